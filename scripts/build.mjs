@@ -1,0 +1,54 @@
+// Builds the Worker with worker-build, pointing it at locally installed tools instead of
+// letting it download them (builds must work offline). Skips when build/ is newer than
+// every source, because `wrangler dev` runs the build command more than once at start.
+// `--force` always builds.
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "..");
+const output = join(root, "build", "index.js");
+
+function newestMtime(path) {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
+}
+
+function isFresh() {
+  if (!existsSync(output)) return false;
+  const sources = ["src", "Cargo.toml", "Cargo.lock"].map((p) => newestMtime(join(root, p)));
+  return statSync(output).mtimeMs > Math.max(...sources);
+}
+
+function tool(envName, candidates) {
+  if (process.env[envName]) return process.env[envName];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    console.error(`build: ${envName} not found (looked in ${candidates.join(", ")}); run: npm run setup`);
+    process.exit(1);
+  }
+  return found;
+}
+
+export function build({ force = false } = {}) {
+  if (!force && isFresh()) return;
+  const cargoBin = join(process.env.CARGO_HOME ?? join(homedir(), ".cargo"), "bin");
+  const env = {
+    ...process.env,
+    WASM_BINDGEN_BIN: tool("WASM_BINDGEN_BIN", [join(cargoBin, "wasm-bindgen")]),
+    ESBUILD_BIN: tool("ESBUILD_BIN", [join(root, "node_modules", ".bin", "esbuild")]),
+    WASM_OPT_BIN: tool("WASM_OPT_BIN", [join(root, "node_modules", ".bin", "wasm-opt")]),
+  };
+  const workerBuild = tool("WORKER_BUILD_BIN", [join(cargoBin, "worker-build")]);
+  const run = spawnSync(workerBuild, ["--release"], { cwd: root, env, stdio: "inherit" });
+  if (run.status !== 0) {
+    console.error("build: worker-build failed");
+    process.exit(run.status ?? 1);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  build({ force: process.argv.includes("--force") });
+}

@@ -1,0 +1,25 @@
+// `npm run dev`: builds, applies the D1 migrations to the local database, and serves the
+// Worker on http://127.0.0.1:8787 with local Durable Objects, D1 and KV under
+// .wrangler/state. Creates .dev.vars from .dev.vars.example on first run.
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { build } from "./build.mjs";
+
+const root = resolve(import.meta.dirname, "..");
+const wrangler = join(root, "node_modules", ".bin", "wrangler");
+const port = process.env.PORT ?? "8787";
+
+if (!existsSync(join(root, ".dev.vars"))) {
+  copyFileSync(join(root, ".dev.vars.example"), join(root, ".dev.vars"));
+  console.log("dev: created .dev.vars from .dev.vars.example (admin key: dev-admin-key)");
+}
+
+build();
+
+const run = (args) => {
+  const result = spawnSync(wrangler, args, { cwd: root, stdio: "inherit" });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+};
+run(["d1", "migrations", "apply", "DB", "--local"]);
+run(["dev", "--ip", "127.0.0.1", "--port", port]);

@@ -1,0 +1,152 @@
+//! The service's settings, read once per isolate from vars and secrets into typed values.
+//! Parsing takes a lookup function, so every default and rejection is tested natively.
+
+use crate::domain::cors::AllowedOrigins;
+use crate::domain::rate_limit::RatePolicy;
+use crate::error::{ApiError, ApiResult};
+use std::rc::Rc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub admin_api_key: Option<String>,
+    pub flush_interval_ms: u64,
+    pub rate_limit_post: RatePolicy,
+    pub rate_limit_get: RatePolicy,
+    pub cors: AllowedOrigins,
+}
+
+pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 2_000;
+
+impl Config {
+    /// `lookup(name)` answers a var or secret. A malformed number is an error naming the
+    /// variable: a typo in configuration should stop the service loudly, not quietly
+    /// fall back to a default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let number =
+            |name: &str, default: u64, max: u64| -> Result<u64, String> {
+                match lookup(name).map(|v| v.trim().to_string()) {
+                    None => Ok(default),
+                    Some(v) if v.is_empty() => Ok(default),
+                    Some(v) => v.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| {
+                        format!("{name} must be an integer from 0 to {max}, got {v:?}")
+                    }),
+                }
+            };
+        let window_ms = number("RATE_LIMIT_WINDOW_SECONDS", 60, 86_400)? * 1000;
+        let policy = |name: &str, default: u64| -> Result<RatePolicy, String> {
+            Ok(RatePolicy {
+                limit: number(name, default, 1_000_000)? as u32,
+                window_ms,
+            })
+        };
+        let flush_interval_ms = number("FLUSH_INTERVAL_MS", DEFAULT_FLUSH_INTERVAL_MS, 3_600_000)?;
+        if flush_interval_ms == 0 {
+            return Err("FLUSH_INTERVAL_MS must be at least 1".into());
+        }
+        Ok(Config {
+            admin_api_key: lookup("ADMIN_API_KEY").filter(|k| !k.trim().is_empty()),
+            flush_interval_ms,
+            rate_limit_post: policy("RATE_LIMIT_POST", 10)?,
+            rate_limit_get: policy("RATE_LIMIT_GET", 30)?,
+            cors: AllowedOrigins::parse(
+                &lookup("CORS_ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()),
+            ),
+        })
+    }
+}
+
+thread_local! {
+    static CACHED: std::cell::OnceCell<Rc<Config>> = const { std::cell::OnceCell::new() };
+}
+
+/// The isolate's configuration. Vars cannot change while an isolate lives, so they are
+/// read once, keeping binding lookups off the hot path.
+pub fn get(env: &worker::Env) -> ApiResult<Rc<Config>> {
+    if let Some(config) = CACHED.with(|c| c.get().cloned()) {
+        return Ok(config);
+    }
+    let lookup = |name: &str| {
+        env.var(name)
+            .map(|v| v.to_string())
+            .or_else(|_| env.secret(name).map(|s| s.to_string()))
+            .ok()
+    };
+    let config = Rc::new(
+        Config::from_lookup(lookup)
+            .map_err(|e| ApiError::Internal(format!("configuration: {e}")))?,
+    );
+    CACHED.with(|c| c.get_or_init(|| config.clone()).clone());
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.admin_api_key, None);
+        assert_eq!(c.flush_interval_ms, 2_000);
+        assert_eq!(
+            c.rate_limit_post,
+            RatePolicy {
+                limit: 10,
+                window_ms: 60_000
+            }
+        );
+        assert_eq!(
+            c.rate_limit_get,
+            RatePolicy {
+                limit: 30,
+                window_ms: 60_000
+            }
+        );
+        assert_eq!(c.cors, AllowedOrigins::Any);
+    }
+
+    #[test]
+    fn overrides_and_switches() {
+        let c = parse(&[
+            ("ADMIN_API_KEY", "k"),
+            ("FLUSH_INTERVAL_MS", "250"),
+            ("RATE_LIMIT_POST", "3"),
+            ("RATE_LIMIT_GET", " 4 "),
+            ("RATE_LIMIT_WINDOW_SECONDS", "0"),
+            ("CORS_ALLOWED_ORIGINS", "https://a.example"),
+        ])
+        .unwrap();
+        assert_eq!(c.admin_api_key.as_deref(), Some("k"));
+        assert_eq!(c.flush_interval_ms, 250);
+        assert_eq!(c.rate_limit_post.limit, 3);
+        assert_eq!(c.rate_limit_get.limit, 4);
+        assert!(!c.rate_limit_post.is_enabled());
+        assert!(!c.cors.allows("https://b.example"));
+        assert_eq!(
+            parse(&[("ADMIN_API_KEY", "  ")]).unwrap().admin_api_key,
+            None
+        );
+    }
+
+    #[test]
+    fn malformed_numbers_are_named() {
+        for (name, value) in [
+            ("FLUSH_INTERVAL_MS", "2s"),
+            ("FLUSH_INTERVAL_MS", "0"),
+            ("RATE_LIMIT_POST", "-1"),
+            ("RATE_LIMIT_WINDOW_SECONDS", "999999"),
+        ] {
+            let err = parse(&[(name, value)]).unwrap_err();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! When a counter object copies its value to D1. The object is the authority; D1 is a
+//! copy that may lag by at most one flush interval while D1 is healthy.
+
+/// What the alarm should do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPlan {
+    /// D1 already has this version: nothing to write.
+    UpToDate,
+    /// Write `version` to D1 (a write D1 applies only if it is newer than what it has).
+    Write { version: u64 },
+}
+
+pub fn plan(version: u64, flushed_version: u64) -> FlushPlan {
+    if version > flushed_version {
+        FlushPlan::Write { version }
+    } else {
+        FlushPlan::UpToDate
+    }
+}
+
+/// Delay before the next attempt after `failures` consecutive failed flushes: doubling
+/// from the flush interval, capped at a minute, so a D1 outage costs few requests and a
+/// recovery is noticed quickly.
+pub fn retry_delay_ms(interval_ms: u64, failures: u32) -> u64 {
+    const CAP_MS: u64 = 60_000;
+    let base = interval_ms.max(100);
+    base.saturating_mul(1u64 << failures.saturating_sub(1).min(16))
+        .min(CAP_MS.max(base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_only_what_d1_lacks() {
+        assert_eq!(plan(0, 0), FlushPlan::UpToDate);
+        assert_eq!(plan(5, 5), FlushPlan::UpToDate);
+        assert_eq!(plan(6, 5), FlushPlan::Write { version: 6 });
+        // A replayed alarm after a newer flush must not write an older version.
+        assert_eq!(plan(5, 6), FlushPlan::UpToDate);
+    }
+
+    #[test]
+    fn retries_back_off_and_cap() {
+        assert_eq!(retry_delay_ms(2_000, 1), 2_000);
+        assert_eq!(retry_delay_ms(2_000, 2), 4_000);
+        assert_eq!(retry_delay_ms(2_000, 3), 8_000);
+        assert_eq!(retry_delay_ms(2_000, 10), 60_000);
+        assert_eq!(retry_delay_ms(2_000, u32::MAX), 60_000);
+        assert_eq!(retry_delay_ms(0, 1), 100);
+        assert_eq!(retry_delay_ms(120_000, 3), 120_000);
+    }
+}

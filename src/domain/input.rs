@@ -1,0 +1,256 @@
+//! Request bodies, parsed once into typed values. Malformed JSON is INVALID_JSON; a body
+//! that parses but says the wrong thing (unknown fields, wrong types, out-of-range
+//! numbers) is INVALID_PARAMETER or COUNTER_OVERFLOW, naming the field.
+
+use crate::domain::counter::{check_label, check_value, DEFAULT_MAX_DELTA, MAX_SAFE};
+use crate::error::{ApiError, ApiResult};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTenant {
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCounter {
+    pub label: Option<String>,
+    pub initial_value: i64,
+    pub max_delta: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewValue {
+    pub value: i64,
+}
+
+impl NewTenant {
+    pub fn parse(body: &[u8]) -> ApiResult<Self> {
+        let fields = Fields::parse(body, &["label"])?;
+        let label = fields.string("label")?.ok_or_else(|| missing("label"))?;
+        Ok(NewTenant {
+            label: check_label(label)?,
+        })
+    }
+}
+
+impl NewCounter {
+    pub fn parse(body: &[u8]) -> ApiResult<Self> {
+        let fields = Fields::parse(body, &["label", "initial_value", "max_delta"])?;
+        let label = fields.string("label")?.map(check_label).transpose()?;
+        let initial_value = match fields.integer("initial_value")? {
+            Some(v) => check_value(v)?,
+            None => 0,
+        };
+        let max_delta = fields.integer("max_delta")?.unwrap_or(DEFAULT_MAX_DELTA);
+        if !(1..=MAX_SAFE).contains(&max_delta) {
+            return Err(ApiError::InvalidParameter(format!(
+                "max_delta must be an integer from 1 to {MAX_SAFE}"
+            )));
+        }
+        Ok(NewCounter {
+            label,
+            initial_value,
+            max_delta,
+        })
+    }
+}
+
+impl NewValue {
+    pub fn parse(body: &[u8]) -> ApiResult<Self> {
+        let fields = Fields::parse(body, &["value"])?;
+        let value = fields.integer("value")?.ok_or_else(|| missing("value"))?;
+        Ok(NewValue {
+            value: check_value(value)?,
+        })
+    }
+}
+
+fn missing(field: &str) -> ApiError {
+    ApiError::InvalidParameter(format!("{field} is required"))
+}
+
+/// A JSON object body with a known set of fields; an empty body is `{}`.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn parse(body: &[u8], known: &[&str]) -> ApiResult<Self> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Fields(Map::new()));
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::InvalidJson(format!("Body is not valid JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(ApiError::InvalidJson("Body must be a JSON object".into()));
+        };
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(ApiError::InvalidParameter(format!(
+                "unknown field {unknown:?}; expected {}",
+                known.join(", ")
+            )));
+        }
+        Ok(Fields(map))
+    }
+
+    /// Absent and `null` both mean "not given".
+    fn get(&self, field: &str) -> Option<&Value> {
+        self.0.get(field).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, field: &str) -> ApiResult<Option<&str>> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::InvalidParameter(format!(
+                "{field} must be a string"
+            ))),
+        }
+    }
+
+    /// An integer; a number too large for the range is COUNTER_OVERFLOW.
+    fn integer(&self, field: &str) -> ApiResult<Option<i64>> {
+        let Some(value) = self.get(field) else {
+            return Ok(None);
+        };
+        let not_integer = || ApiError::InvalidParameter(format!("{field} must be an integer"));
+        let Value::Number(n) = value else {
+            return Err(not_integer());
+        };
+        if let Some(i) = n.as_i64() {
+            return Ok(Some(i));
+        }
+        if n.as_u64().is_some() {
+            return Err(ApiError::CounterOverflow);
+        }
+        match n.as_f64() {
+            Some(f) if f.is_finite() && f.fract() == 0.0 => {
+                if f.abs() > MAX_SAFE as f64 {
+                    Err(ApiError::CounterOverflow)
+                } else {
+                    Ok(Some(f as i64))
+                }
+            }
+            _ => Err(not_integer()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code<T: std::fmt::Debug>(r: ApiResult<T>) -> &'static str {
+        r.unwrap_err().code()
+    }
+
+    #[test]
+    fn tenant_bodies() {
+        assert_eq!(
+            NewTenant::parse(br#"{"label":"acme"}"#).unwrap().label,
+            "acme"
+        );
+        assert_eq!(code(NewTenant::parse(b"")), "INVALID_PARAMETER");
+        assert_eq!(code(NewTenant::parse(b"{")), "INVALID_JSON");
+        assert_eq!(code(NewTenant::parse(b"[1]")), "INVALID_JSON");
+        assert_eq!(code(NewTenant::parse(b"\"acme\"")), "INVALID_JSON");
+        assert_eq!(
+            code(NewTenant::parse(br#"{"label":5}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewTenant::parse(br#"{"label":""}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewTenant::parse(br#"{"label":"a","x":1}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(code(NewTenant::parse(&[0xff, 0xfe])), "INVALID_JSON");
+    }
+
+    #[test]
+    fn counter_bodies() {
+        let c = NewCounter::parse(b"").unwrap();
+        assert_eq!(
+            c,
+            NewCounter {
+                label: None,
+                initial_value: 0,
+                max_delta: 50
+            }
+        );
+        let c =
+            NewCounter::parse(br#"{"label":"likes","initial_value":-7,"max_delta":3}"#).unwrap();
+        assert_eq!(
+            c,
+            NewCounter {
+                label: Some("likes".into()),
+                initial_value: -7,
+                max_delta: 3
+            }
+        );
+        assert_eq!(NewCounter::parse(br#"{"label":null}"#).unwrap().label, None);
+        assert_eq!(
+            NewCounter::parse(br#"{"initial_value":1e3}"#)
+                .unwrap()
+                .initial_value,
+            1000
+        );
+        assert_eq!(
+            code(NewCounter::parse(br#"{"max_delta":0}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewCounter::parse(br#"{"max_delta":-1}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewCounter::parse(br#"{"max_delta":"5"}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewCounter::parse(br#"{"initial_value":1.5}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewCounter::parse(br#"{"initial_value":true}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewCounter::parse(br#"{"initial_value":9007199254740992}"#)),
+            "COUNTER_OVERFLOW"
+        );
+        assert_eq!(
+            code(NewCounter::parse(
+                br#"{"initial_value":18446744073709551616}"#
+            )),
+            "COUNTER_OVERFLOW"
+        );
+        assert_eq!(
+            code(NewCounter::parse(br#"{"initial_value":-1e300}"#)),
+            "COUNTER_OVERFLOW"
+        );
+    }
+
+    #[test]
+    fn value_bodies() {
+        assert_eq!(
+            NewValue::parse(br#"{"value":-9007199254740991}"#)
+                .unwrap()
+                .value,
+            -9007199254740991
+        );
+        assert_eq!(code(NewValue::parse(b"{}")), "INVALID_PARAMETER");
+        assert_eq!(
+            code(NewValue::parse(br#"{"value":null}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewValue::parse(br#"{"value":"1"}"#)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewValue::parse(br#"{"value":9007199254740992}"#)),
+            "COUNTER_OVERFLOW"
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! Pure domain rules. Nothing here imports `worker`: every rule runs under native
+//! `cargo test` in milliseconds, with time and randomness passed in as values.
+
+pub mod auth;
+pub mod cors;
+pub mod counter;
+pub mod crypto;
+pub mod cursor;
+pub mod flush;
+pub mod idempotency;
+pub mod ids;
+pub mod input;
+pub mod rate_limit;
+pub mod time;
+pub mod views;

@@ -1,0 +1,191 @@
+//! The service's one error type. Every failure a client can see is a variant here, and
+//! this is the only place that knows its status and code. Internal failures keep their
+//! detail for the log and answer with a generic message.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    TenantNotFound,
+    TenantLabelExists,
+    CounterNotFound,
+    CounterLabelExists,
+    RateLimitExceeded {
+        retry_after_seconds: u64,
+    },
+    Unauthorized,
+    Forbidden(String),
+    InvalidJson(String),
+    InvalidParameter(String),
+    InvalidDelta(String),
+    InvalidUuid(String),
+    InvalidCursor,
+    DeltaExceedsMaximum {
+        max_delta: i64,
+    },
+    CounterOverflow,
+    IdempotencyKeyRequired,
+    InvalidIdempotencyKey,
+    IdempotencyKeyReused,
+    MethodNotAllowed {
+        allow: Vec<&'static str>,
+    },
+    PayloadTooLarge {
+        limit: usize,
+    },
+    NotFound,
+    /// A failure of ours or of a platform service; the detail is logged, never shown.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        ApiError::Internal(detail.to_string())
+    }
+
+    pub fn status(&self) -> u16 {
+        use ApiError::*;
+        match self {
+            TenantNotFound | CounterNotFound | NotFound => 404,
+            TenantLabelExists | CounterLabelExists | IdempotencyKeyReused => 409,
+            RateLimitExceeded { .. } => 429,
+            Unauthorized => 401,
+            Forbidden(_) => 403,
+            MethodNotAllowed { .. } => 405,
+            PayloadTooLarge { .. } => 413,
+            Internal(_) => 500,
+            InvalidJson(_)
+            | InvalidParameter(_)
+            | InvalidDelta(_)
+            | InvalidUuid(_)
+            | InvalidCursor
+            | DeltaExceedsMaximum { .. }
+            | CounterOverflow
+            | IdempotencyKeyRequired
+            | InvalidIdempotencyKey => 400,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            TenantNotFound => "TENANT_NOT_FOUND",
+            TenantLabelExists => "TENANT_LABEL_EXISTS",
+            CounterNotFound => "COUNTER_NOT_FOUND",
+            CounterLabelExists => "COUNTER_LABEL_EXISTS",
+            RateLimitExceeded { .. } => "RATE_LIMIT_EXCEEDED",
+            Unauthorized => "UNAUTHORIZED",
+            Forbidden(_) => "FORBIDDEN",
+            InvalidJson(_) => "INVALID_JSON",
+            InvalidParameter(_) => "INVALID_PARAMETER",
+            InvalidDelta(_) => "INVALID_DELTA",
+            InvalidUuid(_) => "INVALID_UUID",
+            InvalidCursor => "INVALID_CURSOR",
+            DeltaExceedsMaximum { .. } => "DELTA_EXCEEDS_MAXIMUM",
+            CounterOverflow => "COUNTER_OVERFLOW",
+            IdempotencyKeyRequired => "IDEMPOTENCY_KEY_REQUIRED",
+            InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
+            IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            NotFound => "NOT_FOUND",
+            Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// What the client reads. Never contains storage or upstream error text.
+    pub fn message(&self) -> String {
+        use ApiError::*;
+        match self {
+            TenantNotFound => "Tenant does not exist".into(),
+            TenantLabelExists => "A tenant with this label already exists".into(),
+            CounterNotFound => "Counter does not exist".into(),
+            CounterLabelExists => "A counter with this label already exists in the tenant".into(),
+            RateLimitExceeded {
+                retry_after_seconds,
+            } => {
+                format!("Too many requests; retry after {retry_after_seconds} s")
+            }
+            Unauthorized => {
+                "A valid API key is required (X-API-Key or Authorization: Bearer)".into()
+            }
+            Forbidden(why) => why.clone(),
+            InvalidJson(why) | InvalidParameter(why) | InvalidDelta(why) | InvalidUuid(why) => {
+                why.clone()
+            }
+            InvalidCursor => "The cursor is not one this service issued".into(),
+            DeltaExceedsMaximum { max_delta } => {
+                format!("delta exceeds this counter's max_delta of {max_delta}")
+            }
+            CounterOverflow => {
+                "The value would leave the range ±9007199254740991; nothing was changed".into()
+            }
+            IdempotencyKeyRequired => "This route requires an Idempotency-Key header".into(),
+            InvalidIdempotencyKey => "Idempotency-Key must be a UUID".into(),
+            IdempotencyKeyReused => {
+                "This Idempotency-Key was already used with different request data".into()
+            }
+            MethodNotAllowed { allow } => format!("Method not allowed; use {}", allow.join(", ")),
+            PayloadTooLarge { limit } => format!("Request body exceeds {limit} bytes"),
+            NotFound => "No such route".into(),
+            Internal(_) => "Internal error".into(),
+        }
+    }
+
+    /// The contract's one error shape: `{"errors": [{"code", "message"}]}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({"errors": [{"code": self.code(), "message": self.message()}]})
+            .to_string()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Internal(detail) => write!(f, "INTERNAL_ERROR: {detail}"),
+            other => write!(f, "{}: {}", other.code(), other.message()),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_the_contract_shape() {
+        let body: serde_json::Value =
+            serde_json::from_str(&ApiError::CounterNotFound.body()).unwrap();
+        assert_eq!(body["errors"][0]["code"], "COUNTER_NOT_FOUND");
+        assert_eq!(body["errors"][0]["message"], "Counter does not exist");
+        assert_eq!(body["errors"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn internal_detail_never_reaches_the_client() {
+        let e = ApiError::internal("D1_ERROR: no such table: counters");
+        assert_eq!(e.status(), 500);
+        assert!(!e.body().contains("no such table"));
+        assert!(e.to_string().contains("no such table"));
+    }
+
+    #[test]
+    fn statuses_follow_the_contract() {
+        assert_eq!(
+            ApiError::RateLimitExceeded {
+                retry_after_seconds: 3
+            }
+            .status(),
+            429
+        );
+        assert_eq!(ApiError::IdempotencyKeyReused.status(), 409);
+        assert_eq!(
+            ApiError::MethodNotAllowed { allow: vec!["GET"] }.status(),
+            405
+        );
+        assert_eq!(ApiError::PayloadTooLarge { limit: 16384 }.status(), 413);
+        assert_eq!(ApiError::CounterOverflow.status(), 400);
+    }
+}

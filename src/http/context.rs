@@ -1,0 +1,44 @@
+//! What a route handler works with: the request, the environment, the configuration, and
+//! what it learns along the way for the log line.
+
+use crate::config::Config;
+use crate::domain::idempotency::IdempotencyKey;
+use crate::error::{ApiError, ApiResult};
+use std::rc::Rc;
+use worker::{Env, Request, Url};
+
+pub struct Ctx<'a> {
+    pub req: Request,
+    pub url: Url,
+    pub env: &'a Env,
+    pub config: Rc<Config>,
+    /// Set by handlers once the tenant is known, for the request log.
+    pub tenant_id: Option<String>,
+}
+
+impl Ctx<'_> {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.req.headers().get(name).ok().flatten()
+    }
+
+    /// A query parameter given at most once. Unknown parameters are ignored (pages add
+    /// cache busters); a repeated known one is ambiguous and refused.
+    pub fn query(&self, name: &str) -> ApiResult<Option<String>> {
+        let mut values = self
+            .url
+            .query_pairs()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::InvalidParameter(format!(
+                "{name} is given more than once"
+            )));
+        }
+        Ok(first)
+    }
+
+    pub fn idempotency_key(&self) -> ApiResult<Option<IdempotencyKey>> {
+        IdempotencyKey::from_header(self.header("Idempotency-Key").as_deref())
+    }
+}

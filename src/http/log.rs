@@ -1,0 +1,30 @@
+//! One JSON line per request, for `wrangler tail` and Logpush.
+
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct RequestLog<'a> {
+    pub time: String,
+    pub level: &'static str,
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub route: &'a str,
+    pub status: u16,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RequestLog<'_> {
+    pub fn emit(&self) {
+        if let Ok(line) = serde_json::to_string(self) {
+            if self.level == "error" {
+                worker::console_error!("{line}");
+            } else {
+                worker::console_log!("{line}");
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP edge: routing, CORS, rate limiting, body limits, responses and logs.
+
+pub mod app;
+pub mod body;
+pub mod context;
+pub mod cors;
+pub mod log;
+pub mod rate_limit;
+pub mod respond;
+pub mod router;

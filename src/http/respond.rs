@@ -1,0 +1,44 @@
+//! Building responses: JSON bodies, the contract's error shape with its headers, and
+//! conversion of runtime failures into internal errors.
+
+use crate::error::ApiError;
+use worker::{Headers, Response};
+
+pub const JSON: &str = "application/json; charset=utf-8";
+
+pub fn json(status: u16, body: impl Into<String>) -> worker::Result<Response> {
+    let headers = Headers::new();
+    headers.set("Content-Type", JSON)?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(Response::ok(body)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// The one place an `ApiError` becomes HTTP.
+pub fn error(err: &ApiError) -> worker::Result<Response> {
+    let response = json(err.status(), err.body())?;
+    match err {
+        ApiError::MethodNotAllowed { allow } => {
+            response.headers().set("Allow", &allow.join(", "))?
+        }
+        ApiError::RateLimitExceeded {
+            retry_after_seconds,
+        } => response
+            .headers()
+            .set("Retry-After", &retry_after_seconds.to_string())?,
+        _ => {}
+    }
+    Ok(response)
+}
+
+/// Runtime and binding failures carry detail that belongs in the log only.
+pub trait OrInternal<T> {
+    fn or_internal(self, context: &str) -> Result<T, ApiError>;
+}
+
+impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
+    fn or_internal(self, context: &str) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::Internal(format!("{context}: {e}")))
+    }
+}

@@ -1,0 +1,184 @@
+//! What the Worker asks a counter object, and how it travels: a path and query the
+//! Worker writes and the object reads back into the same typed call. Pure, so the
+//! round trip is tested natively.
+
+use crate::domain::counter::{check_value, Delta};
+use crate::domain::idempotency::{fingerprint, IdempotencyKey};
+use crate::domain::ids::TenantId;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CounterCall {
+    /// Create the object's state from a record the Worker just wrote to D1.
+    Init,
+    Read {
+        tenant: TenantId,
+    },
+    Increment {
+        tenant: TenantId,
+        delta: Delta,
+        key: Option<IdempotencyKey>,
+    },
+    Set {
+        tenant: TenantId,
+        value: i64,
+        key: Option<IdempotencyKey>,
+    },
+}
+
+impl CounterCall {
+    pub fn path(&self) -> String {
+        let key = |k: &Option<IdempotencyKey>| k.map(|k| format!("&k={k}")).unwrap_or_default();
+        match self {
+            CounterCall::Init => "/init".into(),
+            CounterCall::Read { tenant } => format!("/read?t={tenant}"),
+            CounterCall::Increment {
+                tenant,
+                delta,
+                key: k,
+            } => {
+                format!("/inc?t={tenant}&d={}{}", delta.get(), key(k))
+            }
+            CounterCall::Set {
+                tenant,
+                value,
+                key: k,
+            } => format!("/set?t={tenant}&v={value}{}", key(k)),
+        }
+    }
+
+    pub fn parse(path: &str, query: Option<&str>) -> ApiResult<CounterCall> {
+        let param = |name: &str| {
+            query
+                .unwrap_or("")
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+        };
+        let tenant = || TenantId::parse(param("t").unwrap_or(""));
+        let key = || IdempotencyKey::from_header(param("k"));
+        match path {
+            "/init" => Ok(CounterCall::Init),
+            "/read" => Ok(CounterCall::Read { tenant: tenant()? }),
+            "/inc" => Ok(CounterCall::Increment {
+                tenant: tenant()?,
+                delta: Delta::parse(param("d"))?,
+                key: key()?,
+            }),
+            "/set" => {
+                let value = param("v")
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .ok_or_else(|| ApiError::InvalidParameter("value must be an integer".into()))?;
+                Ok(CounterCall::Set {
+                    tenant: tenant()?,
+                    value: check_value(value)?,
+                    key: key()?,
+                })
+            }
+            _ => Err(ApiError::NotFound),
+        }
+    }
+
+    /// The idempotency key of a mutation, with what makes two requests "the same".
+    pub fn keyed(&self) -> Option<(IdempotencyKey, String)> {
+        match self {
+            CounterCall::Increment {
+                tenant,
+                delta,
+                key: Some(k),
+            } => Some((
+                *k,
+                fingerprint(&["inc", &tenant.to_string(), &delta.get().to_string()]),
+            )),
+            CounterCall::Set {
+                tenant,
+                value,
+                key: Some(k),
+            } => Some((
+                *k,
+                fingerprint(&["set", &tenant.to_string(), &value.to_string()]),
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b";
+    const K: &str = "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6d";
+
+    fn round_trip(call: CounterCall) {
+        let path = call.path();
+        let (p, q) = path
+            .split_once('?')
+            .map_or((path.as_str(), None), |(p, q)| (p, Some(q)));
+        assert_eq!(CounterCall::parse(p, q).unwrap(), call, "{path}");
+    }
+
+    #[test]
+    fn every_call_round_trips() {
+        let tenant = TenantId::parse(T).unwrap();
+        let key = IdempotencyKey::from_header(Some(K)).unwrap();
+        round_trip(CounterCall::Init);
+        round_trip(CounterCall::Read { tenant });
+        round_trip(CounterCall::Increment {
+            tenant,
+            delta: Delta::ONE,
+            key: None,
+        });
+        round_trip(CounterCall::Increment {
+            tenant,
+            delta: Delta::parse(Some("42")).unwrap(),
+            key,
+        });
+        round_trip(CounterCall::Set {
+            tenant,
+            value: -9_007_199_254_740_991,
+            key,
+        });
+        round_trip(CounterCall::Set {
+            tenant,
+            value: 0,
+            key: None,
+        });
+    }
+
+    #[test]
+    fn fingerprints_separate_different_requests() {
+        let tenant = TenantId::parse(T).unwrap();
+        let key = IdempotencyKey::from_header(Some(K)).unwrap();
+        let inc = |d: &str| CounterCall::Increment {
+            tenant,
+            delta: Delta::parse(Some(d)).unwrap(),
+            key,
+        };
+        assert_eq!(inc("2").keyed(), inc("2").keyed());
+        assert_ne!(inc("2").keyed(), inc("3").keyed());
+        let set = CounterCall::Set {
+            tenant,
+            value: 2,
+            key,
+        };
+        assert_ne!(set.keyed(), inc("2").keyed());
+        assert_eq!(CounterCall::Read { tenant }.keyed(), None);
+    }
+
+    #[test]
+    fn malformed_calls_are_refused() {
+        assert_eq!(
+            CounterCall::parse("/read", None).unwrap_err().code(),
+            "INVALID_UUID"
+        );
+        assert_eq!(
+            CounterCall::parse("/drop", None).unwrap_err().code(),
+            "NOT_FOUND"
+        );
+        let q = format!("t={T}&v=1.5");
+        assert_eq!(
+            CounterCall::parse("/set", Some(&q)).unwrap_err().code(),
+            "INVALID_PARAMETER"
+        );
+    }
+}

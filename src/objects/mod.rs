@@ -1,0 +1,5 @@
+//! Durable Object classes and how the Worker reaches them.
+
+pub mod counter;
+pub mod counter_protocol;
+pub mod rate_limiter;

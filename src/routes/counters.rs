@@ -1,0 +1,188 @@
+//! Counter routes: create and list (D1), read, increment and set (the counter's object).
+
+use crate::domain::counter::{CounterMeta, CounterState, Delta};
+use crate::domain::cursor::{page_limit, CursorKey};
+use crate::domain::idempotency::fingerprint;
+use crate::domain::ids::{CounterId, TenantId};
+use crate::domain::input::{NewCounter, NewValue};
+use crate::domain::views::{counter_json, counter_page_json};
+use crate::error::{ApiError, ApiResult};
+use crate::http::body::read_limited;
+use crate::http::context::Ctx;
+use crate::http::respond::{self, OrInternal};
+use crate::objects::counter::InitRecord;
+use crate::objects::counter_protocol::CounterCall;
+use crate::platform::{now_ms, random_bytes};
+use crate::routes::creation::{commit_once, reply};
+use crate::store::{self, counters, idempotency::Answer, tenants};
+use worker::{Env, Method, Request, RequestInit, Response};
+
+pub const PAGE_DEFAULT: u32 = 20;
+pub const PAGE_MAX: u32 = 100;
+
+pub async fn create(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> {
+    let new = NewCounter::parse(&read_limited(&mut ctx.req).await?)?;
+    let keyed = ctx.idempotency_key()?.map(|k| {
+        let (value, max_delta) = (new.initial_value.to_string(), new.max_delta.to_string());
+        let label = new
+            .label
+            .as_deref()
+            .map_or(String::from("\u{0}"), |l| format!("={l}"));
+        (
+            k,
+            fingerprint(&[
+                "create counter",
+                &tenant.to_string(),
+                &label,
+                &value,
+                &max_delta,
+            ]),
+        )
+    });
+    let db = store::database(ctx.env)?;
+    let now = now_ms();
+    let record = InitRecord {
+        meta: CounterMeta {
+            counter_id: CounterId::generate(now, random_bytes()?).to_string(),
+            tenant_id: tenant.to_string(),
+            label: new.label,
+            max_delta: new.max_delta,
+            created_ms: now,
+        },
+        state: CounterState {
+            value: new.initial_value,
+            version: 0,
+            updated_ms: now,
+        },
+    };
+    let answer = Answer {
+        status: 201,
+        body: counter_json(&record.meta, &record.state),
+    };
+    let insert = counters::insert(&db, &record.meta, &record.state)?;
+    let outcome = commit_once(&db, keyed, vec![insert], answer, now).await?;
+    if outcome.created {
+        // The object would adopt the D1 record on its first request anyway; handing it
+        // over now spares that request a D1 read.
+        if let Err(e) = init_object(ctx.env, &record).await {
+            worker::console_error!("counter init deferred to first use: {e}");
+        }
+    }
+    reply(&outcome)
+}
+
+pub async fn list(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> {
+    let limit = page_limit(ctx.query("limit")?.as_deref(), PAGE_DEFAULT, PAGE_MAX)?;
+    let secret = ctx.config.admin_api_key.clone().unwrap_or_default();
+    let cursor_key = CursorKey::derive(&secret);
+    let after = match ctx.query("cursor")? {
+        Some(c) => Some(CounterId::from_uuid(
+            cursor_key.decode(tenant.as_uuid(), &c)?,
+        )),
+        None => None,
+    };
+    let db = store::database(ctx.env)?;
+    if tenants::find(&db, &tenant).await?.is_none() {
+        return Err(ApiError::TenantNotFound);
+    }
+    let mut page = counters::page(&db, &tenant, after.as_ref(), limit + 1).await?;
+    let more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    let next_cursor = match (more, page.last()) {
+        (true, Some((meta, _))) => Some(cursor_key.encode(
+            tenant.as_uuid(),
+            CounterId::parse(&meta.counter_id)?.as_uuid(),
+        )),
+        _ => None,
+    };
+    respond::json(200, counter_page_json(&page, next_cursor)).or_internal("answering")
+}
+
+pub async fn read(ctx: &mut Ctx<'_>, tenant: TenantId, counter: CounterId) -> ApiResult<Response> {
+    call_object(ctx.env, counter, &CounterCall::Read { tenant }).await
+}
+
+pub async fn increment(
+    ctx: &mut Ctx<'_>,
+    tenant: TenantId,
+    counter: CounterId,
+) -> ApiResult<Response> {
+    let delta = Delta::parse(ctx.query("delta")?.as_deref())?;
+    let key = ctx.idempotency_key()?;
+    call_object(
+        ctx.env,
+        counter,
+        &CounterCall::Increment { tenant, delta, key },
+    )
+    .await
+}
+
+pub async fn set(ctx: &mut Ctx<'_>, tenant: TenantId, counter: CounterId) -> ApiResult<Response> {
+    let new = NewValue::parse(&read_limited(&mut ctx.req).await?)?;
+    let key = ctx.idempotency_key()?;
+    call_object(
+        ctx.env,
+        counter,
+        &CounterCall::Set {
+            tenant,
+            value: new.value,
+            key,
+        },
+    )
+    .await
+}
+
+/// Asks the counter's object and relays its answer. A missing counter under a missing
+/// tenant is reported as the tenant's absence (one D1 read, on the error path only).
+async fn call_object(env: &Env, counter: CounterId, call: &CounterCall) -> ApiResult<Response> {
+    let stub = env
+        .durable_object("COUNTER")
+        .and_then(|ns| ns.get_by_name(&counter.to_string()))
+        .or_internal("reaching a counter object")?;
+    let mut answer = stub
+        .fetch_with_str(&format!("https://counter{}", call.path()))
+        .await
+        .or_internal("calling a counter object")?;
+    let status = answer.status_code();
+    let body = answer
+        .text()
+        .await
+        .or_internal("reading a counter object's answer")?;
+    if status == 404 {
+        if let CounterCall::Read { tenant }
+        | CounterCall::Increment { tenant, .. }
+        | CounterCall::Set { tenant, .. } = call
+        {
+            if tenants::find(&store::database(env)?, tenant)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::TenantNotFound);
+            }
+        }
+    }
+    if status >= 500 {
+        return Err(ApiError::Internal(format!(
+            "counter object answered {status}"
+        )));
+    }
+    respond::json(status, body).or_internal("answering")
+}
+
+async fn init_object(env: &Env, record: &InitRecord) -> worker::Result<()> {
+    let stub = env
+        .durable_object("COUNTER")?
+        .get_by_name(&record.meta.counter_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(record)?.into()));
+    let answer = stub
+        .fetch_with_request(Request::new_with_init("https://counter/init", &init)?)
+        .await?;
+    match answer.status_code() {
+        201 => Ok(()),
+        other => Err(worker::Error::RustError(format!(
+            "counter init answered {other}"
+        ))),
+    }
+}

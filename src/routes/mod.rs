@@ -1,0 +1,42 @@
+//! Route handlers: parse the request into typed values, call the domain, a store or an
+//! object, shape the answer. Each file reads like its part of the API contract.
+
+pub mod counters;
+pub mod creation;
+pub mod tenants;
+
+use crate::error::ApiResult;
+use crate::http::context::Ctx;
+use crate::http::respond::{self, OrInternal};
+use crate::http::router::Route;
+use worker::Response;
+
+pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
+    if let Some(tenant) = route_tenant(route) {
+        ctx.tenant_id = Some(tenant);
+    }
+    match route {
+        Route::Health => {
+            respond::json(200, r#"{"status":"ok","version":"0.1.0"}"#).or_internal("answering")
+        }
+        Route::CreateTenant => tenants::create(ctx).await,
+        Route::GetTenant(t) => tenants::read(ctx, t).await,
+        Route::CreateCounter(t) => counters::create(ctx, t).await,
+        Route::ListCounters(t) => counters::list(ctx, t).await,
+        Route::GetCounter(t, c) => counters::read(ctx, t, c).await,
+        Route::Increment(t, c) => counters::increment(ctx, t, c).await,
+        Route::SetValue(t, c) => counters::set(ctx, t, c).await,
+    }
+}
+
+fn route_tenant(route: Route) -> Option<String> {
+    match route {
+        Route::Health | Route::CreateTenant => None,
+        Route::GetTenant(t)
+        | Route::CreateCounter(t)
+        | Route::ListCounters(t)
+        | Route::GetCounter(t, _)
+        | Route::Increment(t, _)
+        | Route::SetValue(t, _) => Some(t.to_string()),
+    }
+}

@@ -1,0 +1,135 @@
+// Starts the built Worker in workerd through Miniflare with the bindings wrangler.toml
+// declares (real local Durable Objects, D1 and KV), applies the D1 migrations the way
+// `wrangler d1 migrations apply` does, and talks to it over HTTP.
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const root = resolve(import.meta.dirname, "..", "..");
+export const ADMIN_KEY = "test-admin-key";
+export const admin = { "X-API-Key": ADMIN_KEY };
+
+function workerOptions(vars) {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
+  return {
+    ...workerOptions,
+    name: "edgecount",
+    scriptPath: join(root, "build", "index.js"),
+    modules: true,
+    bindings: {
+      ...workerOptions.bindings,
+      ADMIN_API_KEY: ADMIN_KEY,
+      FLUSH_INTERVAL_MS: "200",
+      RATE_LIMIT_WINDOW_SECONDS: "0",
+      ...vars,
+    },
+  };
+}
+
+/** Applies migrations/*.sql not yet recorded in d1_migrations (wrangler's own table). */
+export async function migrate(db) {
+  await db.exec("CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)");
+  const applied = new Set((await db.prepare("SELECT name FROM d1_migrations").all()).results.map((r) => r.name));
+  const dir = join(root, "migrations");
+  for (const name of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    if (applied.has(name)) continue;
+    const sql = readFileSync(join(dir, name), "utf8").replace(/--.*$/gm, "");
+    const statements = sql.split(";").map((s) => s.trim()).filter(Boolean);
+    await db.batch([
+      ...statements.map((s) => db.prepare(s)),
+      db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(name),
+    ]);
+  }
+}
+
+// The Worker logs one JSON line per request; tests show them only when asked
+// (EDGECOUNT_TEST_LOGS=1). Errors always show.
+function handleRuntimeStdio(stdout, stderr) {
+  if (process.env.EDGECOUNT_TEST_LOGS) stdout.pipe(process.stdout);
+  else stdout.resume();
+  stderr.pipe(process.stderr);
+}
+
+/**
+ * @param {{vars?: Record<string,string>, persistTo?: string}} options
+ *   persistTo keeps Durable Object, D1 and KV state in that folder across instances.
+ */
+export async function startWorker({ vars = {}, persistTo } = {}) {
+  const persistence = persistTo
+    ? {
+        durableObjectsPersist: join(persistTo, "do"),
+        d1Persist: join(persistTo, "d1"),
+        kvPersist: join(persistTo, "kv"),
+      }
+    : {};
+  const mf = new Miniflare({ ...workerOptions(vars), ...persistence, handleRuntimeStdio });
+  const url = await mf.ready;
+  const db = await mf.getD1Database("DB");
+  await migrate(db);
+  return new Service(mf, url, db);
+}
+
+export class Service {
+  constructor(mf, url, db) {
+    this.mf = mf;
+    this.url = url;
+    this.db = db;
+  }
+
+  /** A request through the real runtime; answers {status, headers, body, json}. */
+  async request(method, path, { headers = {}, body, json } = {}) {
+    const init = { method, headers: { ...headers } };
+    if (json !== undefined) {
+      init.body = JSON.stringify(json);
+      init.headers["Content-Type"] = "application/json";
+    } else if (body !== undefined) {
+      init.body = body;
+    }
+    const res = await fetch(new URL(path, this.url), init);
+    const text = await res.text();
+    let parsed;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json: parsed };
+  }
+
+  async createTenant(label = `tenant-${crypto.randomUUID()}`) {
+    const res = await this.request("POST", "/tenants", { headers: admin, json: { label } });
+    if (res.status !== 201) throw new Error(`create tenant: ${res.status} ${res.text}`);
+    return res.json;
+  }
+
+  async createCounter(tenantId, fields = {}) {
+    const res = await this.request("POST", `/tenants/${tenantId}`, { headers: admin, json: fields });
+    if (res.status !== 201) throw new Error(`create counter: ${res.status} ${res.text}`);
+    return res.json;
+  }
+
+  /** The value D1 holds for a counter (the flushed copy). */
+  async d1Value(counterId) {
+    const row = await this.db.prepare("SELECT value FROM counters WHERE id = ?").bind(counterId).first();
+    return row?.value;
+  }
+
+  async close() {
+    await this.mf.dispose();
+  }
+}
+
+/** Polls `probe` until it returns true or `ms` pass; returns the last result. */
+export async function eventually(probe, ms = 5000, step = 50) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await probe()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, step));
+  }
+}
+
+export function errorCode(res) {
+  return res.json?.errors?.[0]?.code;
+}
