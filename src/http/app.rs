@@ -77,7 +77,7 @@ async fn serve(
     let config = config::get(env)?;
     let origin = req.headers().get("Origin").ok().flatten();
     cors::check_origin(&config, origin.as_deref())?;
-    let method = Method::parse(&req.method().to_string());
+    let method = Method::parse(req.method().as_ref());
     if method == Method::Options {
         return cors::preflight(&resource).map_err(ApiError::internal);
     }
@@ -111,7 +111,7 @@ async fn serve(
                     }
                     // A courtesy limit fails open: an unreachable limiter must not take
                     // the counters down with it.
-                    Err(e) => worker::console_error!("rate limiter unavailable: {e}"),
+                    Err(e) => crate::http::log::failure("rate limiter unavailable", &e),
                 }
             }
         }

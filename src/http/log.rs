@@ -28,3 +28,15 @@ impl RequestLog<'_> {
         }
     }
 }
+
+/// A failure outside any request's answer (an alarm, a background step), as one JSON
+/// line like the request log.
+pub fn failure(context: &str, detail: &dyn std::fmt::Display) {
+    let line = serde_json::json!({
+        "time": crate::domain::time::rfc3339(crate::platform::now_ms()),
+        "level": "error",
+        "context": context,
+        "error": detail.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
+    });
+    worker::console_error!("{line}");
+}

@@ -15,6 +15,7 @@ use crate::domain::idempotency::{replay_of, Replay, RETENTION_MS};
 use crate::domain::ids::OperationId;
 use crate::domain::views::{counter_json, mutation_json};
 use crate::error::{ApiError, ApiResult};
+use crate::http::log;
 use crate::http::respond::{self, OrInternal};
 use crate::objects::counter_protocol::CounterCall;
 use crate::platform::{now_ms, random_bytes};
@@ -96,7 +97,7 @@ struct Oldest {
 impl DurableObject for CounterObject {
     fn new(state: State, env: Env) -> Self {
         if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
-            worker::console_error!("counter object schema: {e}");
+            log::failure("counter object schema", &e);
         }
         CounterObject {
             state,
@@ -118,7 +119,7 @@ impl DurableObject for CounterObject {
             Ok(response) => Ok(response),
             Err(e) => {
                 if let ApiError::Internal(detail) = &e {
-                    worker::console_error!("counter object: {detail}");
+                    log::failure("counter object", detail);
                 }
                 respond::error(&e)
             }
@@ -128,7 +129,7 @@ impl DurableObject for CounterObject {
     async fn alarm(&self) -> worker::Result<Response> {
         self.alarm_armed.set(Some(false));
         if let Err(e) = self.flush().await {
-            worker::console_error!("counter flush: {e}");
+            log::failure("counter flush", &e);
         }
         Response::ok("")
     }
@@ -257,18 +258,19 @@ impl CounterObject {
     /// object lifetime; afterwards memory knows.
     async fn arm_flush(&self) -> ApiResult<()> {
         let storage = self.state.storage();
+        let interval = config::get(&self.env)?.flush_interval_ms;
         if self.alarm_armed.get().is_none() {
+            // An alarm left by an earlier life of this object counts only if it is due
+            // within the interval (the interval may have been shortened since).
+            let due_by = (now_ms() + interval) as i64;
             let pending = storage.get_alarm().await.or_internal("reading the alarm")?;
-            self.alarm_armed.set(Some(pending.is_some()));
-            if pending.is_some() {
-                return Ok(());
-            }
+            self.alarm_armed
+                .set(Some(pending.is_some_and(|at| at <= due_by)));
         }
         if self.alarm_armed.get() == Some(true) {
             return Ok(());
         }
         self.alarm_armed.set(Some(true));
-        let interval = config::get(&self.env)?.flush_interval_ms;
         storage
             .set_alarm(interval as i64)
             .await

@@ -65,7 +65,7 @@ pub async fn create(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
         // The object would adopt the D1 record on its first request anyway; handing it
         // over now spares that request a D1 read.
         if let Err(e) = init_object(ctx.env, &record).await {
-            worker::console_error!("counter init deferred to first use: {e}");
+            crate::http::log::failure("counter init deferred to first use", &e);
         }
     }
     reply(&outcome)

@@ -45,17 +45,25 @@ export async function migrate(db) {
 
 // The Worker logs one JSON line per request; tests show them only when asked
 // (EDGECOUNT_TEST_LOGS=1). Errors always show.
-function handleRuntimeStdio(stdout, stderr) {
-  if (process.env.EDGECOUNT_TEST_LOGS) stdout.pipe(process.stdout);
-  else stdout.resume();
-  stderr.pipe(process.stderr);
+function runtimeStdio(onLog) {
+  return (stdout, stderr) => {
+    if (process.env.EDGECOUNT_TEST_LOGS) stdout.pipe(process.stdout);
+    let pending = "";
+    stdout.on("data", (chunk) => {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop();
+      if (onLog) lines.filter(Boolean).forEach(onLog);
+    });
+    stderr.pipe(process.stderr);
+  };
 }
 
 /**
- * @param {{vars?: Record<string,string>, persistTo?: string}} options
- *   persistTo keeps Durable Object, D1 and KV state in that folder across instances.
+ * @param {{vars?: Record<string,string>, persistTo?: string, onLog?: (line: string) => void}} options
+ *   persistTo keeps Durable Object, D1 and KV state in that folder across instances;
+ *   onLog receives each line the Worker writes to stdout.
  */
-export async function startWorker({ vars = {}, persistTo } = {}) {
+export async function startWorker({ vars = {}, persistTo, onLog } = {}) {
   const persistence = persistTo
     ? {
         durableObjectsPersist: join(persistTo, "do"),
@@ -63,7 +71,7 @@ export async function startWorker({ vars = {}, persistTo } = {}) {
         kvPersist: join(persistTo, "kv"),
       }
     : {};
-  const mf = new Miniflare({ ...workerOptions(vars), ...persistence, handleRuntimeStdio });
+  const mf = new Miniflare({ ...workerOptions(vars), ...persistence, handleRuntimeStdio: runtimeStdio(onLog) });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
   await migrate(db);
