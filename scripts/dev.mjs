@@ -9,6 +9,9 @@ import { build } from "./build.mjs";
 const root = resolve(import.meta.dirname, "..");
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const port = process.env.PORT ?? "8787";
+// `--persist-to DIR` keeps local state somewhere other than .wrangler/state.
+const at = process.argv.indexOf("--persist-to");
+const persist = at > 0 && process.argv[at + 1] ? ["--persist-to", process.argv[at + 1]] : [];
 
 if (!existsSync(join(root, ".dev.vars"))) {
   copyFileSync(join(root, ".dev.vars.example"), join(root, ".dev.vars"));
@@ -21,5 +24,5 @@ const run = (args) => {
   const result = spawnSync(wrangler, args, { cwd: root, stdio: "inherit" });
   if (result.status !== 0) process.exit(result.status ?? 1);
 };
-run(["d1", "migrations", "apply", "DB", "--local"]);
-run(["dev", "--ip", "127.0.0.1", "--port", port]);
+run(["d1", "migrations", "apply", "DB", "--local", ...persist]);
+run(["dev", "--ip", "127.0.0.1", "--port", port, ...persist]);
