@@ -18,31 +18,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::log;
 use crate::http::respond::{self, OrInternal};
 use crate::objects::counter_protocol::CounterCall;
+use crate::objects::counter_storage::{CounterStorage, StoredCounter};
 use crate::platform::{now_ms, random_bytes};
 use crate::store;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
-use worker::{
-    durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State,
-};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS counter (
-  singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-  meta TEXT NOT NULL,
-  value INTEGER NOT NULL,
-  version INTEGER NOT NULL,
-  updated_ms INTEGER NOT NULL,
-  flushed_version INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-  key TEXT PRIMARY KEY,
-  fingerprint TEXT NOT NULL,
-  mutation TEXT NOT NULL,
-  created_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_ms);
-";
+use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 /// What the Worker hands a new object: the record it just wrote to D1.
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,57 +32,33 @@ pub struct InitRecord {
     pub state: CounterState,
 }
 
-struct Counter {
-    meta: CounterMeta,
-    state: CounterState,
-    /// The version D1 holds (as far as this object knows).
-    flushed_version: u64,
-}
-
 enum Slot {
+    /// Not looked for yet in this object's lifetime.
     Unknown,
+    /// Neither this object nor D1 knows the counter.
     Missing,
-    Present(Counter),
+    Present(StoredCounter),
 }
 
 #[durable_object]
 pub struct CounterObject {
     state: State,
     env: Env,
+    storage: Result<CounterStorage, ApiError>,
     counter: RefCell<Slot>,
     /// Whether an alarm is pending, kept in memory so the hot path never reads it.
+    /// `None` until first needed in this object's lifetime.
     alarm_armed: Cell<Option<bool>>,
     flush_failures: Cell<u32>,
 }
 
-#[derive(Deserialize)]
-struct CounterRow {
-    meta: String,
-    value: i64,
-    version: u64,
-    updated_ms: u64,
-    flushed_version: u64,
-}
-
-#[derive(Deserialize)]
-struct IdempotencyRow {
-    fingerprint: String,
-    mutation: String,
-}
-
-#[derive(Deserialize)]
-struct Oldest {
-    oldest: Option<u64>,
-}
-
 impl DurableObject for CounterObject {
     fn new(state: State, env: Env) -> Self {
-        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
-            log::failure("counter object schema", &e);
-        }
+        let storage = CounterStorage::open(state.storage().sql());
         CounterObject {
             state,
             env,
+            storage,
             counter: RefCell::new(Slot::Unknown),
             alarm_armed: Cell::new(None),
             flush_failures: Cell::new(0),
@@ -115,15 +72,12 @@ impl DurableObject for CounterObject {
             Ok(call) => self.serve(call).await,
             Err(e) => Err(e),
         };
-        match answer {
-            Ok(response) => Ok(response),
-            Err(e) => {
-                if let ApiError::Internal(detail) = &e {
-                    log::failure("counter object", detail);
-                }
-                respond::error(&e)
+        answer.or_else(|e| {
+            if let ApiError::Internal(detail) = &e {
+                log::failure("counter object", detail);
             }
-        }
+            respond::error(&e)
+        })
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
@@ -136,28 +90,13 @@ impl DurableObject for CounterObject {
 }
 
 impl CounterObject {
-    fn sql(&self) -> SqlStorage {
-        self.state.storage().sql()
+    fn storage(&self) -> ApiResult<&CounterStorage> {
+        self.storage.as_ref().map_err(Clone::clone)
     }
 
     async fn init(&self, req: &mut Request) -> ApiResult<Response> {
         let record: InitRecord = req.json().await.or_internal("decoding an init record")?;
-        let meta = serde_json::to_string(&record.meta).or_internal("encoding counter meta")?;
-        self.sql()
-            .exec(
-                "INSERT OR IGNORE INTO counter (singleton, meta, value, version, updated_ms, flushed_version)
-                 VALUES (1, ?, ?, ?, ?, ?)",
-                vec![
-                    meta.into(),
-                    record.state.value.into(),
-                    sql_int(record.state.version),
-                    sql_int(record.state.updated_ms),
-                    sql_int(record.state.version),
-                ],
-            )
-            .or_internal("initialising a counter")?;
-        *self.counter.borrow_mut() = Slot::Unknown;
-        self.load().await?;
+        self.adopt(&record.meta, &record.state)?;
         respond::json(201, "{}").or_internal("answering init")
     }
 
@@ -168,14 +107,8 @@ impl CounterObject {
             let Slot::Present(counter) = &mut *slot else {
                 return Err(ApiError::CounterNotFound);
             };
-            let tenant = match &call {
-                CounterCall::Read { tenant }
-                | CounterCall::Increment { tenant, .. }
-                | CounterCall::Set { tenant, .. } => tenant.to_string(),
-                CounterCall::Init => return Err(ApiError::NotFound),
-            };
             // A counter answers only under its own tenant; elsewhere it does not exist.
-            if counter.meta.tenant_id != tenant {
+            if call.tenant().map(|t| t.to_string()).as_deref() != Some(&counter.meta.tenant_id) {
                 return Err(ApiError::CounterNotFound);
             }
             match call {
@@ -192,25 +125,15 @@ impl CounterObject {
     /// Applies one mutation, or replays the answer to its idempotency key; true when the
     /// value changed. Synchronous from the key lookup to the write: no other request
     /// can interleave.
-    fn mutate(&self, counter: &mut Counter, call: &CounterCall) -> ApiResult<(String, bool)> {
-        let keyed = call.keyed();
+    fn mutate(&self, counter: &mut StoredCounter, call: &CounterCall) -> ApiResult<(String, bool)> {
+        let storage = self.storage()?;
+        let keyed = call
+            .keyed()
+            .map(|(key, fingerprint)| (key.to_string(), fingerprint));
         if let Some((key, fingerprint)) = &keyed {
-            let stored = self
-                .sql()
-                .exec(
-                    "SELECT fingerprint, mutation FROM idempotency WHERE key = ?",
-                    vec![key.to_string().into()],
-                )
-                .and_then(|c| c.to_array::<IdempotencyRow>())
-                .or_internal("reading an idempotency key")?
-                .into_iter()
-                .next()
-                .map(|row| (row.fingerprint, row.mutation));
-            if let Replay::Replay(mutation) = replay_of(stored, fingerprint)? {
-                let mutation: Mutation =
-                    serde_json::from_str(&mutation).or_internal("decoding a stored mutation")?;
+            if let Replay::Replay(earlier) = replay_of(storage.answer_for(key)?, fingerprint)? {
                 return Ok((
-                    mutation_json(&counter.meta.counter_id, &mutation, true),
+                    mutation_json(&counter.meta.counter_id, &earlier, true),
                     false,
                 ));
             }
@@ -221,7 +144,7 @@ impl CounterObject {
                 counter.state.increment(&counter.meta, *delta, now)?
             }
             CounterCall::Set { value, .. } => counter.state.set(*value, now)?,
-            _ => return Err(ApiError::NotFound),
+            CounterCall::Read { .. } | CounterCall::Init => return Err(ApiError::NotFound),
         };
         let mutation = Mutation {
             operation_id: OperationId::generate(now, random_bytes()?).to_string(),
@@ -229,23 +152,9 @@ impl CounterObject {
             value: next.value,
             updated_ms: next.updated_ms,
         };
-        let sql = self.sql();
-        sql.exec(
-            "UPDATE counter SET value = ?, version = ?, updated_ms = ? WHERE singleton = 1",
-            vec![
-                next.value.into(),
-                sql_int(next.version),
-                sql_int(next.updated_ms),
-            ],
-        )
-        .or_internal("writing a counter")?;
-        if let Some((key, fingerprint)) = keyed {
-            let stored = serde_json::to_string(&mutation).or_internal("encoding a mutation")?;
-            sql.exec(
-                "INSERT INTO idempotency (key, fingerprint, mutation, created_ms) VALUES (?, ?, ?, ?)",
-                vec![key.to_string().into(), fingerprint.into(), stored.into(), sql_int(now)],
-            )
-            .or_internal("remembering an idempotency key")?;
+        storage.write_state(&next)?;
+        if let Some((key, fingerprint)) = &keyed {
+            storage.remember(key, fingerprint, &mutation, now)?;
         }
         counter.state = next;
         Ok((
@@ -283,7 +192,7 @@ impl CounterObject {
         if !matches!(*self.counter.borrow(), Slot::Unknown) {
             return Ok(());
         }
-        if let Some(counter) = self.read_row()? {
+        if let Some(counter) = self.storage()?.read()? {
             *self.counter.borrow_mut() = Slot::Present(counter);
             return Ok(());
         }
@@ -293,53 +202,22 @@ impl CounterObject {
         if !matches!(*self.counter.borrow(), Slot::Unknown) {
             return Ok(());
         }
-        let Some((meta, state)) = found else {
-            *self.counter.borrow_mut() = Slot::Missing;
-            return Ok(());
-        };
-        let meta_json = serde_json::to_string(&meta).or_internal("encoding counter meta")?;
-        self.sql()
-            .exec(
-                "INSERT OR IGNORE INTO counter (singleton, meta, value, version, updated_ms, flushed_version)
-                 VALUES (1, ?, ?, ?, ?, ?)",
-                vec![
-                    meta_json.into(),
-                    state.value.into(),
-                    sql_int(state.version),
-                    sql_int(state.updated_ms),
-                    sql_int(state.version),
-                ],
-            )
-            .or_internal("adopting a counter from D1")?;
-        if let Some(counter) = self.read_row()? {
+        match found {
+            Some((meta, state)) => self.adopt(&meta, &state),
+            None => {
+                *self.counter.borrow_mut() = Slot::Missing;
+                Ok(())
+            }
+        }
+    }
+
+    fn adopt(&self, meta: &CounterMeta, state: &CounterState) -> ApiResult<()> {
+        let storage = self.storage()?;
+        storage.adopt(meta, state)?;
+        if let Some(counter) = storage.read()? {
             *self.counter.borrow_mut() = Slot::Present(counter);
         }
         Ok(())
-    }
-
-    fn read_row(&self) -> ApiResult<Option<Counter>> {
-        let rows: Vec<CounterRow> = self
-            .sql()
-            .exec(
-                "SELECT meta, value, version, updated_ms, flushed_version FROM counter",
-                None,
-            )
-            .and_then(|c| c.to_array())
-            .or_internal("reading the counter row")?;
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(None);
-        };
-        let meta: CounterMeta =
-            serde_json::from_str(&row.meta).or_internal("decoding counter meta")?;
-        Ok(Some(Counter {
-            meta,
-            state: CounterState {
-                value: row.value,
-                version: row.version,
-                updated_ms: row.updated_ms,
-            },
-            flushed_version: row.flushed_version,
-        }))
     }
 
     /// The alarm's work: copy the value to D1 if D1 lacks it, prune old idempotency
@@ -352,6 +230,7 @@ impl CounterObject {
             _ => return Ok(()),
         };
         let config = config::get(&self.env)?;
+        let storage = self.storage()?;
         if let FlushPlan::Write { version } = flush::plan(snapshot.version, flushed) {
             let written = match store::database(&self.env) {
                 Ok(db) => store::counters::write_value(&db, &id, &snapshot).await,
@@ -361,58 +240,38 @@ impl CounterObject {
                 let failures = self.flush_failures.get().saturating_add(1);
                 self.flush_failures.set(failures);
                 let delay = flush::retry_delay_ms(config.flush_interval_ms, failures);
-                self.alarm_armed.set(Some(true));
-                self.state
-                    .storage()
-                    .set_alarm(delay as i64)
-                    .await
-                    .or_internal("re-arming after a failed flush")?;
+                self.set_alarm_in(delay).await?;
                 return Err(e);
             }
             self.flush_failures.set(0);
-            self.sql()
-                .exec(
-                    "UPDATE counter SET flushed_version = MAX(flushed_version, ?) WHERE singleton = 1",
-                    vec![sql_int(version)],
-                )
-                .or_internal("recording a flush")?;
+            storage.record_flush(version)?;
             if let Slot::Present(c) = &mut *self.counter.borrow_mut() {
                 c.flushed_version = c.flushed_version.max(version);
             }
         }
         let now = now_ms();
-        let sql = self.sql();
-        sql.exec(
-            "DELETE FROM idempotency WHERE created_ms < ?",
-            vec![sql_int(now.saturating_sub(RETENTION_MS))],
-        )
-        .or_internal("pruning idempotency keys")?;
-        let behind = matches!(&*self.counter.borrow(), Slot::Present(c) if c.state.version > c.flushed_version);
+        let oldest_key = storage.prune_keys(now.saturating_sub(RETENTION_MS))?;
         if self.alarm_armed.get() == Some(true) {
             return Ok(());
         }
-        let next_delay = if behind {
+        let behind = matches!(&*self.counter.borrow(), Slot::Present(c) if c.state.version > c.flushed_version);
+        let next = if behind {
             Some(config.flush_interval_ms)
         } else {
-            sql.exec("SELECT MIN(created_ms) AS oldest FROM idempotency", None)
-                .and_then(|c| c.one::<Oldest>())
-                .or_internal("finding the oldest idempotency key")?
-                .oldest
-                .map(|oldest| (oldest + RETENTION_MS).saturating_sub(now).max(1_000))
+            oldest_key.map(|oldest| (oldest + RETENTION_MS).saturating_sub(now).max(1_000))
         };
-        if let Some(delay) = next_delay {
-            self.alarm_armed.set(Some(true));
-            self.state
-                .storage()
-                .set_alarm(delay as i64)
-                .await
-                .or_internal("re-arming the alarm")?;
+        match next {
+            Some(delay) => self.set_alarm_in(delay).await,
+            None => Ok(()),
         }
-        Ok(())
     }
-}
 
-/// SQLite integers cross as JavaScript numbers; ours stay within the safe range.
-fn sql_int(n: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(n as i64)
+    async fn set_alarm_in(&self, delay_ms: u64) -> ApiResult<()> {
+        self.alarm_armed.set(Some(true));
+        self.state
+            .storage()
+            .set_alarm(delay_ms as i64)
+            .await
+            .or_internal("arming the alarm")
+    }
 }

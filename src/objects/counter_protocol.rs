@@ -78,6 +78,16 @@ impl CounterCall {
         }
     }
 
+    /// The tenant a call is made under; `Init` carries its tenant in its record.
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            CounterCall::Init => None,
+            CounterCall::Read { tenant }
+            | CounterCall::Increment { tenant, .. }
+            | CounterCall::Set { tenant, .. } => Some(tenant),
+        }
+    }
+
     /// The idempotency key of a mutation, with what makes two requests "the same".
     pub fn keyed(&self) -> Option<(IdempotencyKey, String)> {
         match self {

@@ -2,4 +2,5 @@
 
 pub mod counter;
 pub mod counter_protocol;
+pub mod counter_storage;
 pub mod rate_limiter;

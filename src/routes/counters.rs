@@ -148,17 +148,12 @@ async fn call_object(env: &Env, counter: CounterId, call: &CounterCall) -> ApiRe
         .text()
         .await
         .or_internal("reading a counter object's answer")?;
-    if status == 404 {
-        if let CounterCall::Read { tenant }
-        | CounterCall::Increment { tenant, .. }
-        | CounterCall::Set { tenant, .. } = call
+    if let (404, Some(tenant)) = (status, call.tenant()) {
+        if tenants::find(&store::database(env)?, tenant)
+            .await?
+            .is_none()
         {
-            if tenants::find(&store::database(env)?, tenant)
-                .await?
-                .is_none()
-            {
-                return Err(ApiError::TenantNotFound);
-            }
+            return Err(ApiError::TenantNotFound);
         }
     }
     if status >= 500 {
