@@ -13,6 +13,9 @@ pub struct Config {
     pub rate_limit_post: RatePolicy,
     pub rate_limit_get: RatePolicy,
     pub cors: AllowedOrigins,
+    /// One JSON line per request (`REQUEST_LOG`, default on). Failures are logged
+    /// whatever this says.
+    pub request_log: bool,
 }
 
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 2_000;
@@ -48,6 +51,11 @@ impl Config {
             flush_interval_ms,
             rate_limit_post: policy("RATE_LIMIT_POST", 10)?,
             rate_limit_get: policy("RATE_LIMIT_GET", 30)?,
+            request_log: match lookup("REQUEST_LOG").as_deref().map(str::trim) {
+                None | Some("") | Some("on") => true,
+                Some("off") => false,
+                Some(other) => return Err(format!("REQUEST_LOG must be on or off, got {other:?}")),
+            },
             cors: AllowedOrigins::parse(
                 &lookup("CORS_ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()),
             ),
@@ -112,6 +120,14 @@ mod tests {
             }
         );
         assert_eq!(c.cors, AllowedOrigins::Any);
+        assert!(c.request_log);
+    }
+
+    #[test]
+    fn request_log_switch() {
+        assert!(!parse(&[("REQUEST_LOG", "off")]).unwrap().request_log);
+        assert!(parse(&[("REQUEST_LOG", "on")]).unwrap().request_log);
+        assert!(parse(&[("REQUEST_LOG", "maybe")]).unwrap_err().contains("REQUEST_LOG"));
     }
 
     #[test]

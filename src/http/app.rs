@@ -47,6 +47,10 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
     }
 
     let status = response.status_code();
+    let wanted = status >= 500 || config::get(env).map_or(true, |c| c.request_log);
+    if !wanted {
+        return Ok(response);
+    }
     RequestLog {
         time: crate::domain::time::rfc3339(started),
         level: if status >= 500 { "error" } else { "info" },
