@@ -127,7 +127,9 @@ mod tests {
     fn request_log_switch() {
         assert!(!parse(&[("REQUEST_LOG", "off")]).unwrap().request_log);
         assert!(parse(&[("REQUEST_LOG", "on")]).unwrap().request_log);
-        assert!(parse(&[("REQUEST_LOG", "maybe")]).unwrap_err().contains("REQUEST_LOG"));
+        assert!(parse(&[("REQUEST_LOG", "maybe")])
+            .unwrap_err()
+            .contains("REQUEST_LOG"));
     }
 
     #[test]

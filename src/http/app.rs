@@ -8,7 +8,7 @@ use crate::domain::rate_limit::Decision;
 use crate::error::{ApiError, ApiResult};
 use crate::http::context::Ctx;
 use crate::http::log::RequestLog;
-use crate::http::router::{resolve, Access, Method};
+use crate::http::router::{path_and_query, resolve, Access, Method};
 use crate::http::{cors, rate_limit, respond};
 use crate::platform::{new_uuid, now_ms};
 use crate::routes;
@@ -73,10 +73,10 @@ async fn serve(
     tenant_id: &mut Option<String>,
     limit: &mut Option<Decision>,
 ) -> ApiResult<Response> {
-    let url = req
-        .url()
-        .map_err(|e| ApiError::Internal(format!("request url: {e}")))?;
-    let resource = resolve(url.path())?;
+    let url = req.inner().url();
+    let (path, query) = path_and_query(&url);
+    let resource = resolve(path)?;
+    let query = query.map(str::to_string);
     *pattern = resource.pattern();
     let config = config::get(env)?;
     let origin = req.headers().get("Origin").ok().flatten();
@@ -124,7 +124,7 @@ async fn serve(
 
     let mut ctx = Ctx {
         req,
-        url,
+        query,
         env,
         config,
         tenant_id: None,

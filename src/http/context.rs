@@ -5,11 +5,13 @@ use crate::config::Config;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::error::{ApiError, ApiResult};
 use std::rc::Rc;
-use worker::{Env, Request, Url};
+use worker::url::form_urlencoded;
+use worker::{Env, Request};
 
 pub struct Ctx<'a> {
     pub req: Request,
-    pub url: Url,
+    /// The raw query string, decoded only when a handler asks for a parameter.
+    pub query: Option<String>,
     pub env: &'a Env,
     pub config: Rc<Config>,
     /// Set by handlers once the tenant is known, for the request log.
@@ -24,9 +26,8 @@ impl Ctx<'_> {
     /// A query parameter given at most once. Unknown parameters are ignored (pages add
     /// cache busters); a repeated known one is ambiguous and refused.
     pub fn query(&self, name: &str) -> ApiResult<Option<String>> {
-        let mut values = self
-            .url
-            .query_pairs()
+        let raw = self.query.as_deref().unwrap_or("");
+        let mut values = form_urlencoded::parse(raw.as_bytes())
             .filter(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned());
         let first = values.next();

@@ -2,17 +2,29 @@
 //! conversion of runtime failures into internal errors.
 
 use crate::error::ApiError;
-use worker::{Headers, Response};
+use worker::{Headers, Response, ResponseBody, ResponseBuilder};
 
 pub const JSON: &str = "application/json; charset=utf-8";
 
-pub fn json(status: u16, body: impl Into<String>) -> worker::Result<Response> {
+fn json_headers() -> worker::Result<Headers> {
     let headers = Headers::new();
     headers.set("Content-Type", JSON)?;
     headers.set("Cache-Control", "no-store")?;
+    Ok(headers)
+}
+
+pub fn json(status: u16, body: impl Into<String>) -> worker::Result<Response> {
     Ok(Response::ok(body)?
         .with_status(status)
-        .with_headers(headers))
+        .with_headers(json_headers()?))
+}
+
+/// A JSON answer whose body is already made (for example streamed from an object).
+pub fn json_body(status: u16, body: ResponseBody) -> worker::Result<Response> {
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(json_headers()?)
+        .body(body))
 }
 
 /// The one place an `ApiError` becomes HTTP.

@@ -17,6 +17,7 @@ use crate::domain::views::{counter_json, mutation_json};
 use crate::error::{ApiError, ApiResult};
 use crate::http::log;
 use crate::http::respond::{self, OrInternal};
+use crate::http::router::path_and_query;
 use crate::objects::counter_protocol::CounterCall;
 use crate::objects::counter_storage::{CounterStorage, StoredCounter};
 use crate::platform::{now_ms, random_bytes};
@@ -66,8 +67,9 @@ impl DurableObject for CounterObject {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let url = req.url()?;
-        let answer = match CounterCall::parse(url.path(), url.query()) {
+        let url = req.inner().url();
+        let (path, query) = path_and_query(&url);
+        let answer = match CounterCall::parse(path, query) {
             Ok(CounterCall::Init) => self.init(&mut req).await,
             Ok(call) => self.serve(call).await,
             Err(e) => Err(e),

@@ -139,15 +139,11 @@ async fn call_object(env: &Env, counter: CounterId, call: &CounterCall) -> ApiRe
         .durable_object("COUNTER")
         .and_then(|ns| ns.get_by_name(&counter.to_string()))
         .or_internal("reaching a counter object")?;
-    let mut answer = stub
+    let answer = stub
         .fetch_with_str(&format!("https://counter{}", call.path()))
         .await
         .or_internal("calling a counter object")?;
     let status = answer.status_code();
-    let body = answer
-        .text()
-        .await
-        .or_internal("reading a counter object's answer")?;
     if let (404, Some(tenant)) = (status, call.tenant()) {
         if tenants::find(&store::database(env)?, tenant)
             .await?
@@ -161,7 +157,10 @@ async fn call_object(env: &Env, counter: CounterId, call: &CounterCall) -> ApiRe
             "counter object answered {status}"
         )));
     }
-    respond::json(status, body).or_internal("answering")
+    // The object's body streams through untouched; the headers are our own, because a
+    // fetched response's headers cannot be changed.
+    let (_, body) = answer.into_parts();
+    respond::json_body(status, body).or_internal("answering")
 }
 
 async fn init_object(env: &Env, record: &InitRecord) -> worker::Result<()> {
