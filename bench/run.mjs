@@ -82,7 +82,8 @@ await serve(
   (url) => measure("reference (JS DO)", `${url}/hot`, { method: "POST" }),
 );
 
-await serve("edgecount", edgecountOptions({ ADMIN_API_KEY: ADMIN, FLUSH_INTERVAL_MS: String(FLUSH_INTERVAL_MS), RATE_LIMIT_WINDOW_SECONDS: "0" }), async (url, mf) => {
+const edgecountVars = { ADMIN_API_KEY: ADMIN, FLUSH_INTERVAL_MS: String(FLUSH_INTERVAL_MS), RATE_LIMIT_WINDOW_SECONDS: "0" };
+await serve("edgecount", edgecountOptions(edgecountVars), async (url, mf) => {
   const db = await mf.getD1Database("DB");
   await migrate(db);
   const writes = await d1WritesCounter(db);
@@ -117,6 +118,18 @@ await serve("edgecount", edgecountOptions({ ADMIN_API_KEY: ADMIN, FLUSH_INTERVAL
 
   await measure("edgecount inc (1,000)", `${url}/tenants/${tenant_id}`, { method: "POST", paths: spread.map((c) => `/tenants/${tenant_id}/${c}/inc`) });
   await measure("edgecount GET", `${url}${hotPath}`);
+});
+
+// The same service without its per-request log line, to show what logging costs.
+await serve("edgecount-quiet", edgecountOptions({ ...edgecountVars, REQUEST_LOG: "off" }), async (url, mf) => {
+  await migrate(await mf.getD1Database("DB"));
+  const call = async (method, path, body) =>
+    (await fetch(url + path, { method, headers: { "X-API-Key": ADMIN }, body: body && JSON.stringify(body) })).json();
+  const { tenant_id } = await call("POST", "/tenants", { label: "bench" });
+  const hot = await call("POST", `/tenants/${tenant_id}`, { label: "hot", max_delta: 1 });
+  const hotPath = `/tenants/${tenant_id}/${hot.counter_id}`;
+  await measure("inc (hot), log off", `${url}${hotPath}/inc`, { method: "POST" });
+  await measure("GET, log off", `${url}${hotPath}`);
 });
 
 results.bundle = uploadSize();

@@ -1,5 +1,9 @@
 //! edgecount: counters for the edge. Entry points only; ARCHITECTURE.md has the map.
 
+// Objects keep state in RefCells and await in between: a borrow held across an await
+// panics when another request touches the same cell.
+#![deny(clippy::await_holding_refcell_ref)]
+
 pub mod config;
 pub mod domain;
 pub mod error;

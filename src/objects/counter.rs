@@ -4,9 +4,13 @@
 //! the write is durable); an alarm copies the value to D1 at most one flush interval
 //! after a change.
 //!
-//! **Invariant:** memory and the `counter` row change together, in one synchronous step
-//! with no await between the decision and the write, so concurrent requests can never
-//! act on a stale value.
+//! Mutations are decided in memory, synchronously, so concurrent requests never act on a
+//! stale value. Requests that change the counter while a write batch is open share that
+//! batch's single storage write (and so one commit); none answers before the batch is
+//! written, and reads wait for it too, so nothing not yet durable is ever shown.
+//!
+//! **Invariant:** `persisted` is what storage holds; `stored.state` may be ahead of it
+//! only while a batch is open, and every change ahead of it belongs to that batch.
 
 use crate::config;
 use crate::domain::counter::{CounterMeta, CounterState, Mutation};
@@ -18,12 +22,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::log;
 use crate::http::respond::{self, OrInternal};
 use crate::http::router::path_and_query;
+use crate::objects::batch::Batch;
 use crate::objects::counter_protocol::CounterCall;
 use crate::objects::counter_storage::{CounterStorage, StoredCounter};
 use crate::platform::{now_ms, random_bytes};
 use crate::store;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 /// What the Worker hands a new object: the record it just wrote to D1.
@@ -38,7 +45,25 @@ enum Slot {
     Unknown,
     /// Neither this object nor D1 knows the counter.
     Missing,
-    Present(StoredCounter),
+    Present(Live),
+}
+
+/// The counter in memory: the latest state, what storage holds, and the idempotency
+/// answers waiting for the open batch's write.
+struct Live {
+    stored: StoredCounter,
+    persisted: CounterState,
+    pending_keys: Vec<(String, String, Mutation)>,
+}
+
+impl Live {
+    fn new(stored: StoredCounter) -> Self {
+        Live {
+            persisted: stored.state,
+            stored,
+            pending_keys: Vec::new(),
+        }
+    }
 }
 
 #[durable_object]
@@ -47,6 +72,8 @@ pub struct CounterObject {
     env: Env,
     storage: Result<CounterStorage, ApiError>,
     counter: RefCell<Slot>,
+    /// The write batch accepting members, if one is open.
+    batch: RefCell<Option<Rc<Batch>>>,
     /// Whether an alarm is pending, kept in memory so the hot path never reads it.
     /// `None` until first needed in this object's lifetime.
     alarm_armed: Cell<Option<bool>>,
@@ -61,6 +88,7 @@ impl DurableObject for CounterObject {
             env,
             storage,
             counter: RefCell::new(Slot::Unknown),
+            batch: RefCell::new(None),
             alarm_armed: Cell::new(None),
             flush_failures: Cell::new(0),
         }
@@ -106,63 +134,111 @@ impl CounterObject {
         self.load().await?;
         let (body, changed) = {
             let mut slot = self.counter.borrow_mut();
-            let Slot::Present(counter) = &mut *slot else {
+            let Slot::Present(live) = &mut *slot else {
                 return Err(ApiError::CounterNotFound);
             };
             // A counter answers only under its own tenant; elsewhere it does not exist.
-            if call.tenant().map(|t| t.to_string()).as_deref() != Some(&counter.meta.tenant_id) {
+            let meta = &live.stored.meta;
+            if call.tenant().map(|t| t.to_string()).as_deref() != Some(&meta.tenant_id) {
                 return Err(ApiError::CounterNotFound);
             }
             match call {
-                CounterCall::Read { .. } => (counter_json(&counter.meta, &counter.state), false),
-                _ => self.mutate(counter, &call)?,
+                CounterCall::Read { .. } => (counter_json(meta, &live.stored.state), false),
+                _ => self.mutate(live, &call)?,
             }
         };
-        if changed && self.alarm_armed.get() != Some(true) {
-            self.arm_flush().await?;
+        if changed {
+            self.write_in_batch().await?;
+        } else {
+            // What this answer shows may include the open batch's changes. (The borrow
+            // must end before the await: the batch's leader replaces it meanwhile.)
+            let open = self.batch.borrow().clone();
+            if let Some(open) = open {
+                open.wait().await?;
+            }
         }
         respond::json(200, body).or_internal("answering")
     }
 
-    /// Applies one mutation, or replays the answer to its idempotency key; true when the
-    /// value changed. Synchronous from the key lookup to the write: no other request
-    /// can interleave.
-    fn mutate(&self, counter: &mut StoredCounter, call: &CounterCall) -> ApiResult<(String, bool)> {
-        let storage = self.storage()?;
+    /// Decides one mutation in memory, or replays the answer to its idempotency key;
+    /// true when the value changed. Synchronous: no other request can interleave.
+    fn mutate(&self, live: &mut Live, call: &CounterCall) -> ApiResult<(String, bool)> {
+        let counter_id = &live.stored.meta.counter_id;
         let keyed = call
             .keyed()
             .map(|(key, fingerprint)| (key.to_string(), fingerprint));
         if let Some((key, fingerprint)) = &keyed {
-            if let Replay::Replay(earlier) = replay_of(storage.answer_for(key)?, fingerprint)? {
-                return Ok((
-                    mutation_json(&counter.meta.counter_id, &earlier, true),
-                    false,
-                ));
+            let pending = live.pending_keys.iter().find(|(k, _, _)| k == key);
+            let stored = match pending {
+                Some((_, f, m)) => Some((f.clone(), m.clone())),
+                None => self.storage()?.answer_for(key)?,
+            };
+            if let Replay::Replay(earlier) = replay_of(stored, fingerprint)? {
+                return Ok((mutation_json(counter_id, &earlier, true), false));
             }
         }
         let now = now_ms();
+        let state = &live.stored.state;
         let next = match call {
             CounterCall::Increment { delta, .. } => {
-                counter.state.increment(&counter.meta, *delta, now)?
+                state.increment(&live.stored.meta, *delta, now)?
             }
-            CounterCall::Set { value, .. } => counter.state.set(*value, now)?,
+            CounterCall::Set { value, .. } => state.set(*value, now)?,
             CounterCall::Read { .. } | CounterCall::Init => return Err(ApiError::NotFound),
         };
         let mutation = Mutation {
             operation_id: OperationId::generate(now, random_bytes()?).to_string(),
-            delta: next.value - counter.state.value,
+            delta: next.value - state.value,
             value: next.value,
             updated_ms: next.updated_ms,
         };
-        storage.write_state(&next)?;
-        if let Some((key, fingerprint)) = &keyed {
-            storage.remember(key, fingerprint, &mutation, now)?;
+        let body = mutation_json(counter_id, &mutation, false);
+        if let Some((key, fingerprint)) = keyed {
+            live.pending_keys.push((key, fingerprint, mutation));
         }
-        counter.state = next;
-        Ok((
-            mutation_json(&counter.meta.counter_id, &mutation, false),
-            true,
-        ))
+        live.stored.state = next;
+        Ok((body, true))
+    }
+
+    /// Joins the open write batch, or opens one and writes it after letting the requests
+    /// already waiting at the object join; answers once the batch is written.
+    async fn write_in_batch(&self) -> ApiResult<()> {
+        let open = self.batch.borrow().clone();
+        if let Some(batch) = open {
+            return batch.wait().await;
+        }
+        let batch = Batch::open();
+        *self.batch.borrow_mut() = Some(batch.clone());
+        worker::Delay::from(Duration::ZERO).await;
+        *self.batch.borrow_mut() = None;
+        let written = self.write_pending();
+        batch.finish(written.clone());
+        written?;
+        if self.alarm_armed.get() != Some(true) {
+            self.arm_flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the latest state and the batch's idempotency answers, synchronously. On
+    /// failure memory falls back to what storage holds, so no member's change survives.
+    fn write_pending(&self) -> ApiResult<()> {
+        let mut slot = self.counter.borrow_mut();
+        let Slot::Present(live) = &mut *slot else {
+            return Ok(());
+        };
+        let keys = std::mem::take(&mut live.pending_keys);
+        let now = now_ms();
+        let written = self.storage().and_then(|storage| {
+            storage.write_state(&live.stored.state)?;
+            keys.iter()
+                .try_for_each(|(key, fingerprint, m)| storage.remember(key, fingerprint, m, now))
+        });
+        match written {
+            Ok(()) => live.persisted = live.stored.state,
+            Err(_) => live.stored.state = live.persisted,
+        }
+        written
     }
 
     /// Makes sure an alarm will flush the latest change. Reads the pending alarm once per
@@ -195,7 +271,7 @@ impl CounterObject {
             return Ok(());
         }
         if let Some(counter) = self.storage()?.read()? {
-            *self.counter.borrow_mut() = Slot::Present(counter);
+            *self.counter.borrow_mut() = Slot::Present(Live::new(counter));
             return Ok(());
         }
         let id = self.state.id().name().unwrap_or_default();
@@ -217,7 +293,7 @@ impl CounterObject {
         let storage = self.storage()?;
         storage.adopt(meta, state)?;
         if let Some(counter) = storage.read()? {
-            *self.counter.borrow_mut() = Slot::Present(counter);
+            *self.counter.borrow_mut() = Slot::Present(Live::new(counter));
         }
         Ok(())
     }
@@ -228,7 +304,12 @@ impl CounterObject {
     async fn flush(&self) -> ApiResult<()> {
         self.load().await?;
         let (id, snapshot, flushed) = match &*self.counter.borrow() {
-            Slot::Present(c) => (c.meta.counter_id.clone(), c.state, c.flushed_version),
+            // Only what storage holds may reach D1.
+            Slot::Present(c) => (
+                c.stored.meta.counter_id.clone(),
+                c.persisted,
+                c.stored.flushed_version,
+            ),
             _ => return Ok(()),
         };
         let config = config::get(&self.env)?;
@@ -248,7 +329,7 @@ impl CounterObject {
             self.flush_failures.set(0);
             storage.record_flush(version)?;
             if let Slot::Present(c) = &mut *self.counter.borrow_mut() {
-                c.flushed_version = c.flushed_version.max(version);
+                c.stored.flushed_version = c.stored.flushed_version.max(version);
             }
         }
         let now = now_ms();
@@ -256,7 +337,7 @@ impl CounterObject {
         if self.alarm_armed.get() == Some(true) {
             return Ok(());
         }
-        let behind = matches!(&*self.counter.borrow(), Slot::Present(c) if c.state.version > c.flushed_version);
+        let behind = matches!(&*self.counter.borrow(), Slot::Present(c) if c.persisted.version > c.stored.flushed_version);
         let next = if behind {
             Some(config.flush_interval_ms)
         } else {

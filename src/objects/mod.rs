@@ -1,5 +1,6 @@
 //! Durable Object classes and how the Worker reaches them.
 
+pub mod batch;
 pub mod counter;
 pub mod counter_protocol;
 pub mod counter_storage;
