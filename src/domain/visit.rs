@@ -1,0 +1,173 @@
+//! What a visit row may keep: the referrer's host, a two-letter country, a coarse
+//! user-agent class — and for unique counting, a keyed hash of the visitor that is
+//! useless once the day's salt is gone. Never the IP or the user agent itself.
+
+use crate::domain::crypto::hmac_sha256;
+use serde::{Deserialize, Serialize};
+
+pub const DAY_MS: u64 = 86_400_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentClass {
+    Browser,
+    Bot,
+    Other,
+}
+
+impl AgentClass {
+    pub fn of(user_agent: Option<&str>) -> AgentClass {
+        let Some(ua) = user_agent.map(str::to_ascii_lowercase) else {
+            return AgentClass::Other;
+        };
+        const BOTS: [&str; 14] = [
+            "bot",
+            "crawl",
+            "spider",
+            "slurp",
+            "curl/",
+            "wget/",
+            "python-",
+            "go-http-client",
+            "java/",
+            "headless",
+            "lighthouse",
+            "preview",
+            "monitor",
+            "httpclient",
+        ];
+        if BOTS.iter().any(|b| ua.contains(b)) {
+            AgentClass::Bot
+        } else if ua.starts_with("mozilla/") {
+            AgentClass::Browser
+        } else {
+            AgentClass::Other
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentClass::Browser => "browser",
+            AgentClass::Bot => "bot",
+            AgentClass::Other => "other",
+        }
+    }
+}
+
+/// The host of a `Referer` header, lower-cased; nothing for anything that is not an
+/// http(s) URL with a plausible host.
+pub fn referrer_host(referer: Option<&str>) -> Option<String> {
+    let rest = referer?.trim();
+    let rest = rest
+        .strip_prefix("https://")
+        .or_else(|| rest.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = if host_port.starts_with('[') {
+        host_port.split(']').next().map(|h| format!("{h}]"))?
+    } else {
+        host_port.split(':').next()?.to_string()
+    };
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'));
+    ok.then(|| host.to_ascii_lowercase())
+}
+
+/// ISO 3166 alpha-2 from the request's `cf.country`, or nothing.
+pub fn country(raw: Option<&str>) -> Option<String> {
+    raw.filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+        .map(str::to_ascii_uppercase)
+}
+
+/// The UTC day a moment falls on, counted from 1970-01-01.
+pub fn day_of(unix_ms: u64) -> u64 {
+    unix_ms / DAY_MS
+}
+
+/// The visitor's identity for one day: HMAC(daily salt, IP, user agent), truncated.
+/// Without the salt, which lives only for its day, it cannot be recomputed.
+pub fn visitor_hash(salt: &[u8], ip: &str, user_agent: &str) -> [u8; 16] {
+    let mut message = Vec::with_capacity(ip.len() + user_agent.len() + 1);
+    message.extend_from_slice(ip.as_bytes());
+    message.push(0);
+    message.extend_from_slice(user_agent.as_bytes());
+    let mac = hmac_sha256(salt, &message);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&mac[..16]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_agents() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+        assert_eq!(AgentClass::of(Some(chrome)), AgentClass::Browser);
+        assert_eq!(
+            AgentClass::of(Some("Mozilla/5.0 (compatible; Googlebot/2.1)")),
+            AgentClass::Bot
+        );
+        assert_eq!(AgentClass::of(Some("curl/8.4.0")), AgentClass::Bot);
+        assert_eq!(
+            AgentClass::of(Some("Mozilla/5.0 HeadlessChrome/120")),
+            AgentClass::Bot
+        );
+        assert_eq!(AgentClass::of(Some("SomeApp/1.0")), AgentClass::Other);
+        assert_eq!(AgentClass::of(None), AgentClass::Other);
+    }
+
+    #[test]
+    fn keeps_only_the_referrer_host() {
+        assert_eq!(
+            referrer_host(Some("https://News.Example.com/a/b?q=1")).as_deref(),
+            Some("news.example.com")
+        );
+        assert_eq!(
+            referrer_host(Some("http://user:pw@host.example:8080/x")).as_deref(),
+            Some("host.example")
+        );
+        assert_eq!(
+            referrer_host(Some("https://[2001:db8::1]:443/")).as_deref(),
+            Some("[2001:db8::1]")
+        );
+        for bad in [
+            "",
+            "android-app://x",
+            "javascript:alert(1)",
+            "https://",
+            "https://ex ample.com/",
+            "https://<script>/",
+        ] {
+            assert_eq!(referrer_host(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(referrer_host(None), None);
+    }
+
+    #[test]
+    fn countries_and_days() {
+        assert_eq!(country(Some("de")).as_deref(), Some("DE"));
+        assert_eq!(country(Some("XXX")), None);
+        assert_eq!(country(Some("T1")), None);
+        assert_eq!(day_of(DAY_MS - 1), 0);
+        assert_eq!(day_of(DAY_MS), 1);
+    }
+
+    #[test]
+    fn visitor_hashes_depend_on_salt_ip_and_agent() {
+        let a = visitor_hash(b"salt-1", "203.0.113.1", "ua");
+        assert_eq!(a, visitor_hash(b"salt-1", "203.0.113.1", "ua"));
+        assert_ne!(a, visitor_hash(b"salt-2", "203.0.113.1", "ua"));
+        assert_ne!(a, visitor_hash(b"salt-1", "203.0.113.2", "ua"));
+        assert_ne!(a, visitor_hash(b"salt-1", "203.0.113.1", "ub"));
+        // The separator keeps (ip, ua) pairs from colliding by concatenation.
+        assert_ne!(
+            visitor_hash(b"s", "1.2.3.4", "5"),
+            visitor_hash(b"s", "1.2.3.45", "")
+        );
+    }
+}
