@@ -36,6 +36,45 @@ impl Batch {
 
 pub struct BatchWait(Rc<Batch>);
 
+/// An object's write batching: at most one batch is open at a time.
+#[derive(Default)]
+pub struct BatchWriter {
+    open: RefCell<Option<Rc<Batch>>>,
+}
+
+impl BatchWriter {
+    /// Joins the open batch, or opens one: the leader awaits `gather` (a yield that lets
+    /// requests already waiting at the object join), closes the batch and runs `write`.
+    /// Every member gets the write's outcome. True for the leader.
+    pub async fn join(
+        &self,
+        gather: impl Future<Output = ()>,
+        write: impl FnOnce() -> Result<(), ApiError>,
+    ) -> Result<bool, ApiError> {
+        let open = self.open.borrow().clone();
+        if let Some(batch) = open {
+            return batch.wait().await.map(|()| false);
+        }
+        let batch = Batch::open();
+        *self.open.borrow_mut() = Some(batch.clone());
+        gather.await;
+        *self.open.borrow_mut() = None;
+        let written = write();
+        batch.finish(written.clone());
+        written.map(|()| true)
+    }
+
+    /// Waits for the open batch, if any: an answer that may show its changes must not
+    /// leave before they are written.
+    pub async fn settled(&self) -> Result<(), ApiError> {
+        let open = self.open.borrow().clone();
+        match open {
+            Some(batch) => batch.wait().await,
+            None => Ok(()),
+        }
+    }
+}
+
 impl Future for BatchWait {
     type Output = Result<(), ApiError>;
 

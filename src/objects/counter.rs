@@ -22,14 +22,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::log;
 use crate::http::respond::{self, OrInternal};
 use crate::http::router::path_and_query;
-use crate::objects::batch::Batch;
+use crate::objects::alarm::FlushAlarm;
+use crate::objects::batch::BatchWriter;
 use crate::objects::counter_protocol::CounterCall;
 use crate::objects::counter_storage::{CounterStorage, StoredCounter};
 use crate::platform::{now_ms, random_bytes};
 use crate::store;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
@@ -72,11 +72,8 @@ pub struct CounterObject {
     env: Env,
     storage: Result<CounterStorage, ApiError>,
     counter: RefCell<Slot>,
-    /// The write batch accepting members, if one is open.
-    batch: RefCell<Option<Rc<Batch>>>,
-    /// Whether an alarm is pending, kept in memory so the hot path never reads it.
-    /// `None` until first needed in this object's lifetime.
-    alarm_armed: Cell<Option<bool>>,
+    batch: BatchWriter,
+    alarm: FlushAlarm,
     flush_failures: Cell<u32>,
 }
 
@@ -88,8 +85,8 @@ impl DurableObject for CounterObject {
             env,
             storage,
             counter: RefCell::new(Slot::Unknown),
-            batch: RefCell::new(None),
-            alarm_armed: Cell::new(None),
+            batch: BatchWriter::default(),
+            alarm: FlushAlarm::default(),
             flush_failures: Cell::new(0),
         }
     }
@@ -111,7 +108,7 @@ impl DurableObject for CounterObject {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
-        self.alarm_armed.set(Some(false));
+        self.alarm.fired();
         if let Err(e) = self.flush().await {
             log::failure("counter flush", &e);
         }
@@ -150,12 +147,8 @@ impl CounterObject {
         if changed {
             self.write_in_batch().await?;
         } else {
-            // What this answer shows may include the open batch's changes. (The borrow
-            // must end before the await: the batch's leader replaces it meanwhile.)
-            let open = self.batch.borrow().clone();
-            if let Some(open) = open {
-                open.wait().await?;
-            }
+            // What this answer shows may include the open batch's changes.
+            self.batch.settled().await?;
         }
         respond::json(200, body).or_internal("answering")
     }
@@ -203,18 +196,9 @@ impl CounterObject {
     /// Joins the open write batch, or opens one and writes it after letting the requests
     /// already waiting at the object join; answers once the batch is written.
     async fn write_in_batch(&self) -> ApiResult<()> {
-        let open = self.batch.borrow().clone();
-        if let Some(batch) = open {
-            return batch.wait().await;
-        }
-        let batch = Batch::open();
-        *self.batch.borrow_mut() = Some(batch.clone());
-        worker::Delay::from(Duration::ZERO).await;
-        *self.batch.borrow_mut() = None;
-        let written = self.write_pending();
-        batch.finish(written.clone());
-        written?;
-        if self.alarm_armed.get() != Some(true) {
+        let gather = worker::Delay::from(Duration::ZERO);
+        let leader = self.batch.join(gather, || self.write_pending()).await?;
+        if leader && !self.alarm.is_armed() {
             self.arm_flush().await?;
         }
         Ok(())
@@ -241,27 +225,9 @@ impl CounterObject {
         written
     }
 
-    /// Makes sure an alarm will flush the latest change. Reads the pending alarm once per
-    /// object lifetime; afterwards memory knows.
     async fn arm_flush(&self) -> ApiResult<()> {
-        let storage = self.state.storage();
         let interval = config::get(&self.env)?.flush_interval_ms;
-        if self.alarm_armed.get().is_none() {
-            // An alarm left by an earlier life of this object counts only if it is due
-            // within the interval (the interval may have been shortened since).
-            let due_by = (now_ms() + interval) as i64;
-            let pending = storage.get_alarm().await.or_internal("reading the alarm")?;
-            self.alarm_armed
-                .set(Some(pending.is_some_and(|at| at <= due_by)));
-        }
-        if self.alarm_armed.get() == Some(true) {
-            return Ok(());
-        }
-        self.alarm_armed.set(Some(true));
-        storage
-            .set_alarm(interval as i64)
-            .await
-            .or_internal("setting the flush alarm")
+        self.alarm.ensure(&self.state.storage(), interval).await
     }
 
     /// Loads the counter into memory: from the object's storage, or, for an object that
@@ -334,7 +300,7 @@ impl CounterObject {
         }
         let now = now_ms();
         let oldest_key = storage.prune_keys(now.saturating_sub(RETENTION_MS))?;
-        if self.alarm_armed.get() == Some(true) {
+        if self.alarm.is_armed() {
             return Ok(());
         }
         let behind = matches!(&*self.counter.borrow(), Slot::Present(c) if c.persisted.version > c.stored.flushed_version);
@@ -350,11 +316,6 @@ impl CounterObject {
     }
 
     async fn set_alarm_in(&self, delay_ms: u64) -> ApiResult<()> {
-        self.alarm_armed.set(Some(true));
-        self.state
-            .storage()
-            .set_alarm(delay_ms as i64)
-            .await
-            .or_internal("arming the alarm")
+        self.alarm.set_in(&self.state.storage(), delay_ms).await
     }
 }

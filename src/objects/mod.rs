@@ -1,5 +1,6 @@
 //! Durable Object classes and how the Worker reaches them.
 
+pub mod alarm;
 pub mod batch;
 pub mod counter;
 pub mod counter_protocol;
