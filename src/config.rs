@@ -16,6 +16,12 @@ pub struct Config {
     /// One JSON line per request (`REQUEST_LOG`, default on). Failures are logged
     /// whatever this says.
     pub request_log: bool,
+    /// Pages a tenant may create by visiting them (`MAX_PAGES_PER_TENANT`).
+    pub max_pages_per_tenant: u64,
+    /// Visit rows older than this are deleted by the scheduled cleanup.
+    pub visit_retention_days: u64,
+    /// The tenant the migration routes act on (`DEFAULT_TENANT_LABEL`).
+    pub default_tenant_label: String,
 }
 
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 2_000;
@@ -56,6 +62,17 @@ impl Config {
                 Some("off") => false,
                 Some(other) => return Err(format!("REQUEST_LOG must be on or off, got {other:?}")),
             },
+            max_pages_per_tenant: number("MAX_PAGES_PER_TENANT", 10_000, 100_000_000)?,
+            visit_retention_days: match number("VISIT_RETENTION_DAYS", 400, 36_500)? {
+                0 => return Err("VISIT_RETENTION_DAYS must be at least 1".into()),
+                days => days,
+            },
+            default_tenant_label: crate::domain::counter::check_label(
+                lookup("DEFAULT_TENANT_LABEL")
+                    .as_deref()
+                    .unwrap_or("default"),
+            )
+            .map_err(|_| "DEFAULT_TENANT_LABEL must be a valid label".to_string())?,
             cors: AllowedOrigins::parse(
                 &lookup("CORS_ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()),
             ),
@@ -121,6 +138,9 @@ mod tests {
         );
         assert_eq!(c.cors, AllowedOrigins::Any);
         assert!(c.request_log);
+        assert_eq!(c.max_pages_per_tenant, 10_000);
+        assert_eq!(c.visit_retention_days, 400);
+        assert_eq!(c.default_tenant_label, "default");
     }
 
     #[test]

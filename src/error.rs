@@ -10,6 +10,10 @@ pub enum ApiError {
     TenantLabelExists,
     CounterNotFound,
     CounterLabelExists,
+    PageNotFound,
+    PageLimitReached {
+        limit: u64,
+    },
     RateLimitExceeded {
         retry_after_seconds: u64,
     },
@@ -46,11 +50,11 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         use ApiError::*;
         match self {
-            TenantNotFound | CounterNotFound | NotFound => 404,
+            TenantNotFound | CounterNotFound | PageNotFound | NotFound => 404,
             TenantLabelExists | CounterLabelExists | IdempotencyKeyReused => 409,
             RateLimitExceeded { .. } => 429,
             Unauthorized => 401,
-            Forbidden(_) => 403,
+            Forbidden(_) | PageLimitReached { .. } => 403,
             MethodNotAllowed { .. } => 405,
             PayloadTooLarge { .. } => 413,
             Internal(_) => 500,
@@ -73,6 +77,8 @@ impl ApiError {
             TenantLabelExists => "TENANT_LABEL_EXISTS",
             CounterNotFound => "COUNTER_NOT_FOUND",
             CounterLabelExists => "COUNTER_LABEL_EXISTS",
+            PageNotFound => "PAGE_NOT_FOUND",
+            PageLimitReached { .. } => "PAGE_LIMIT_REACHED",
             RateLimitExceeded { .. } => "RATE_LIMIT_EXCEEDED",
             Unauthorized => "UNAUTHORIZED",
             Forbidden(_) => "FORBIDDEN",
@@ -101,6 +107,12 @@ impl ApiError {
             TenantLabelExists => "A tenant with this label already exists".into(),
             CounterNotFound => "Counter does not exist".into(),
             CounterLabelExists => "A counter with this label already exists in the tenant".into(),
+            PageNotFound => {
+                "Page does not exist, and its tenant does not create pages on first visit".into()
+            }
+            PageLimitReached { limit } => {
+                format!("The tenant has reached its limit of {limit} pages; no page was created")
+            }
             RateLimitExceeded {
                 retry_after_seconds,
             } => {

@@ -3,12 +3,22 @@
 //! numbers) is INVALID_PARAMETER or COUNTER_OVERFLOW, naming the field.
 
 use crate::domain::counter::{check_label, check_value, DEFAULT_MAX_DELTA, MAX_SAFE};
+use crate::domain::views::TenantSettings;
 use crate::error::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTenant {
     pub label: String,
+    pub settings: TenantSettings,
+}
+
+/// `PATCH /tenants/{id}`: only what is given changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantChanges {
+    pub label: Option<String>,
+    pub page_auto_create: Option<bool>,
+    pub count_bots: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,13 +33,38 @@ pub struct NewValue {
     pub value: i64,
 }
 
+const TENANT_FIELDS: [&str; 3] = ["label", "page_auto_create", "count_bots"];
+
 impl NewTenant {
     pub fn parse(body: &[u8]) -> ApiResult<Self> {
-        let fields = Fields::parse(body, &["label"])?;
+        let fields = Fields::parse(body, &TENANT_FIELDS)?;
         let label = fields.string("label")?.ok_or_else(|| missing("label"))?;
+        let settings = TenantSettings {
+            page_auto_create: fields.boolean("page_auto_create")?.unwrap_or(false),
+            count_bots: fields.boolean("count_bots")?.unwrap_or(false),
+        };
         Ok(NewTenant {
             label: check_label(label)?,
+            settings,
         })
+    }
+}
+
+impl TenantChanges {
+    pub fn parse(body: &[u8]) -> ApiResult<Self> {
+        let fields = Fields::parse(body, &TENANT_FIELDS)?;
+        let changes = TenantChanges {
+            label: fields.string("label")?.map(check_label).transpose()?,
+            page_auto_create: fields.boolean("page_auto_create")?,
+            count_bots: fields.boolean("count_bots")?,
+        };
+        if changes == TenantChanges::default() {
+            return Err(ApiError::InvalidParameter(format!(
+                "give at least one of {}",
+                TENANT_FIELDS.join(", ")
+            )));
+        }
+        Ok(changes)
     }
 }
 
@@ -94,6 +129,16 @@ impl Fields {
     /// Absent and `null` both mean "not given".
     fn get(&self, field: &str) -> Option<&Value> {
         self.0.get(field).filter(|v| !v.is_null())
+    }
+
+    fn boolean(&self, field: &str) -> ApiResult<Option<bool>> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::InvalidParameter(format!(
+                "{field} must be true or false"
+            ))),
+        }
     }
 
     fn string(&self, field: &str) -> ApiResult<Option<&str>> {
@@ -165,6 +210,35 @@ mod tests {
             "INVALID_PARAMETER"
         );
         assert_eq!(code(NewTenant::parse(&[0xff, 0xfe])), "INVALID_JSON");
+    }
+
+    #[test]
+    fn tenant_settings_and_changes() {
+        let t = NewTenant::parse(br#"{"label":"a","page_auto_create":true}"#).unwrap();
+        assert_eq!(
+            t.settings,
+            TenantSettings {
+                page_auto_create: true,
+                count_bots: false
+            }
+        );
+        assert_eq!(
+            code(NewTenant::parse(br#"{"label":"a","count_bots":"yes"}"#)),
+            "INVALID_PARAMETER"
+        );
+        let c = TenantChanges::parse(br#"{"count_bots":true}"#).unwrap();
+        assert_eq!(
+            c,
+            TenantChanges {
+                count_bots: Some(true),
+                ..TenantChanges::default()
+            }
+        );
+        assert_eq!(code(TenantChanges::parse(b"{}")), "INVALID_PARAMETER");
+        assert_eq!(
+            code(TenantChanges::parse(br#"{"label":""}"#)),
+            "INVALID_PARAMETER"
+        );
     }
 
     #[test]

@@ -78,6 +78,39 @@ impl Uniques {
     }
 }
 
+/// Today's unique visitors of one page: a new UTC day starts from nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DailyUniques {
+    pub day: u64,
+    pub uniques: Uniques,
+}
+
+impl DailyUniques {
+    /// Records a visitor on `day`; true when it is the visitor's first visit that day.
+    pub fn observe(&mut self, day: u64, hash: [u8; 16]) -> bool {
+        self.roll_to(day);
+        self.uniques.insert(hash)
+    }
+
+    /// Unique visitors so far on `day`.
+    pub fn count_on(&self, day: u64) -> u64 {
+        if day == self.day {
+            self.uniques.count()
+        } else {
+            0
+        }
+    }
+
+    fn roll_to(&mut self, day: u64) {
+        if day != self.day {
+            *self = DailyUniques {
+                day,
+                uniques: Uniques::default(),
+            };
+        }
+    }
+}
+
 /// Updates the register a hash falls in; true when it grew.
 fn observe(registers: &mut [u8], hash: &[u8; 16]) -> bool {
     let mut word = [0u8; 8];
@@ -168,6 +201,18 @@ mod tests {
         let error = (u.count() as f64 - 5_000.0).abs() / 5_000.0;
         assert!(error <= 0.02, "estimate {}", u.count());
         assert!(visitors.iter().all(|h| !u.insert(*h)));
+    }
+
+    #[test]
+    fn the_same_visitor_is_unique_once_a_day_and_again_the_next() {
+        let mut today = DailyUniques::default();
+        let visitor = hashes(9).next().unwrap();
+        assert!(today.observe(19_000, visitor));
+        assert!(!today.observe(19_000, visitor));
+        assert_eq!(today.count_on(19_000), 1);
+        assert!(today.observe(19_001, visitor), "a new day");
+        assert_eq!(today.count_on(19_001), 1);
+        assert_eq!(today.count_on(19_000), 0, "yesterday is forgotten");
     }
 
     #[test]

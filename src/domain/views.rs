@@ -3,7 +3,7 @@
 
 use crate::domain::counter::{CounterMeta, CounterState, Mutation};
 use crate::domain::time::rfc3339;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
@@ -11,6 +11,16 @@ pub struct Tenant {
     pub label: String,
     pub created_ms: u64,
     pub updated_ms: u64,
+    pub settings: TenantSettings,
+}
+
+/// What a tenant decides about its pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    /// A page's first visit creates it.
+    pub page_auto_create: bool,
+    /// Visits from bots count in `count` too.
+    pub count_bots: bool,
 }
 
 #[derive(Serialize)]
@@ -19,6 +29,8 @@ struct TenantView<'a> {
     label: &'a str,
     created_at: String,
     updated_at: String,
+    page_auto_create: bool,
+    count_bots: bool,
 }
 
 pub fn tenant_json(t: &Tenant) -> String {
@@ -27,6 +39,8 @@ pub fn tenant_json(t: &Tenant) -> String {
         label: &t.label,
         created_at: rfc3339(t.created_ms),
         updated_at: rfc3339(t.updated_ms),
+        page_auto_create: t.settings.page_auto_create,
+        count_bots: t.settings.count_bots,
     })
 }
 
@@ -124,10 +138,14 @@ mod tests {
             label: "acme".into(),
             created_ms: 0,
             updated_ms: 1,
+            settings: TenantSettings {
+                page_auto_create: true,
+                count_bots: false,
+            },
         };
         assert_eq!(
             tenant_json(&t),
-            r#"{"tenant_id":"t1","label":"acme","created_at":"1970-01-01T00:00:00.000Z","updated_at":"1970-01-01T00:00:00.001Z"}"#
+            r#"{"tenant_id":"t1","label":"acme","created_at":"1970-01-01T00:00:00.000Z","updated_at":"1970-01-01T00:00:00.001Z","page_auto_create":true,"count_bots":false}"#
         );
         let s = CounterState {
             value: 3,

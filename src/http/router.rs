@@ -2,6 +2,7 @@
 //! 404 / 405 answers for everything else. Pure, so the whole table is tested natively.
 
 use crate::domain::ids::{CounterId, TenantId};
+use crate::domain::page::PageId;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,16 +15,28 @@ pub enum Access {
     Open,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
     CreateTenant,
     GetTenant(TenantId),
+    UpdateTenant(TenantId),
     CreateCounter(TenantId),
     ListCounters(TenantId),
     GetCounter(TenantId, CounterId),
     Increment(TenantId, CounterId),
     SetValue(TenantId, CounterId),
+    Visit(TenantId, PageId),
+    GetPage(TenantId, PageId),
+    PageHistory(TenantId, PageId),
+    /// The migration routes, on the default tenant.
+    LegacyCounterIncrement,
+    LegacyCounterRead,
+    WebCounterIncrement,
+    WebCounterRead,
+    VisitorGetCounter,
+    LegacyVisit(PageId),
+    LegacyVisits(PageId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +44,7 @@ pub enum Method {
     Get,
     Head,
     Post,
+    Patch,
     Options,
     Other,
 }
@@ -41,13 +55,14 @@ impl Method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
             "POST" => Method::Post,
+            "PATCH" => Method::Patch,
             "OPTIONS" => Method::Options,
             _ => Method::Other,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched {
     pub route: Route,
     /// The path pattern, for logs: ids never appear in it.
@@ -56,26 +71,52 @@ pub struct Matched {
 }
 
 /// A path that exists, before its method is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resource {
     pattern: &'static str,
     get: Option<(Route, Access)>,
     post: Option<(Route, Access)>,
+    patch: Option<(Route, Access)>,
 }
 
 impl Resource {
+    fn at(pattern: &'static str) -> Self {
+        Resource {
+            pattern,
+            ..Resource::default()
+        }
+    }
+
+    fn get(mut self, route: Route, access: Access) -> Self {
+        self.get = Some((route, access));
+        self
+    }
+
+    fn post(mut self, route: Route, access: Access) -> Self {
+        self.post = Some((route, access));
+        self
+    }
+
+    fn patch(mut self, route: Route, access: Access) -> Self {
+        self.patch = Some((route, access));
+        self
+    }
+
     pub fn pattern(&self) -> &'static str {
         self.pattern
     }
 
     /// The methods this path answers, for `Allow` and preflight answers.
     pub fn allow(&self) -> Vec<&'static str> {
-        let mut allow = Vec::with_capacity(4);
+        let mut allow = Vec::with_capacity(5);
         if self.get.is_some() {
             allow.extend(["GET", "HEAD"]);
         }
         if self.post.is_some() {
             allow.push("POST");
+        }
+        if self.patch.is_some() {
+            allow.push("PATCH");
         }
         allow.push("OPTIONS");
         allow
@@ -83,16 +124,18 @@ impl Resource {
 
     /// True when some method of this path is callable from browsers.
     pub fn is_public(&self) -> bool {
-        [self.get, self.post]
-            .iter()
+        [&self.get, &self.post, &self.patch]
+            .into_iter()
             .flatten()
             .any(|(_, a)| *a == Access::Public)
     }
 
-    pub fn select(&self, method: Method) -> ApiResult<Matched> {
+    pub fn select(self, method: Method) -> ApiResult<Matched> {
+        let allow = self.allow();
         let chosen = match method {
             Method::Get | Method::Head => self.get,
             Method::Post => self.post,
+            Method::Patch => self.patch,
             Method::Options | Method::Other => None,
         };
         chosen
@@ -101,14 +144,13 @@ impl Resource {
                 pattern: self.pattern,
                 access,
             })
-            .ok_or_else(|| ApiError::MethodNotAllowed {
-                allow: self.allow(),
-            })
+            .ok_or(ApiError::MethodNotAllowed { allow })
     }
 }
 
 /// Finds the resource at `path` (as it appears in the URL, without the query). Ids are
-/// parsed here, so a bad id is INVALID_UUID and no handler ever sees one.
+/// parsed here, so a bad id is INVALID_UUID, a bad page id INVALID_PARAMETER, and no
+/// handler ever sees one.
 pub fn resolve(path: &str) -> ApiResult<Resource> {
     use Access::*;
     let trimmed = path
@@ -118,53 +160,64 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
     let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
     let tenant = |raw: &str| TenantId::parse(raw);
     let counter = |raw: &str| CounterId::parse(raw);
-    let resource = |pattern, get, post| Ok(Resource { pattern, get, post });
-    match segments.as_slice() {
-        ["healthz"] => resource("/healthz", Some((Route::Health, Open)), None),
-        ["healthcheck"] => resource("/healthcheck", Some((Route::Health, Open)), None),
-        ["tenants"] => resource("/tenants", None, Some((Route::CreateTenant, Admin))),
+    let page = |raw: &str| PageId::from_segment(raw);
+    Ok(match segments.as_slice() {
+        ["healthz"] => Resource::at("/healthz").get(Route::Health, Open),
+        ["healthcheck"] => Resource::at("/healthcheck").get(Route::Health, Open),
+        ["tenants"] => Resource::at("/tenants").post(Route::CreateTenant, Admin),
         ["tenants", t] => {
             let t = tenant(t)?;
-            resource(
-                "/tenants/{tenant_id}",
-                Some((Route::GetTenant(t), Public)),
-                Some((Route::CreateCounter(t), Admin)),
-            )
+            Resource::at("/tenants/{tenant_id}")
+                .get(Route::GetTenant(t), Public)
+                .post(Route::CreateCounter(t), Admin)
+                .patch(Route::UpdateTenant(t), Admin)
         }
         ["tenants", t, "counters"] => {
             let t = tenant(t)?;
-            resource(
-                "/tenants/{tenant_id}/counters",
-                Some((Route::ListCounters(t), Admin)),
-                Some((Route::CreateCounter(t), Admin)),
-            )
+            Resource::at("/tenants/{tenant_id}/counters")
+                .get(Route::ListCounters(t), Admin)
+                .post(Route::CreateCounter(t), Admin)
+        }
+        ["tenants", t, "pages", p] => Resource::at("/tenants/{tenant_id}/pages/{page_id}")
+            .get(Route::GetPage(tenant(t)?, page(p)?), Public),
+        ["tenants", t, "pages", p, "visit"] => {
+            Resource::at("/tenants/{tenant_id}/pages/{page_id}/visit")
+                .post(Route::Visit(tenant(t)?, page(p)?), Public)
+        }
+        ["tenants", t, "pages", p, "history"] => {
+            Resource::at("/tenants/{tenant_id}/pages/{page_id}/history")
+                .get(Route::PageHistory(tenant(t)?, page(p)?), Public)
         }
         ["tenants", t, "counters", c] | ["tenants", t, c] => {
             let (t, c) = (tenant(t)?, counter(c)?);
-            resource(
-                "/tenants/{tenant_id}/{counter_id}",
-                Some((Route::GetCounter(t, c), Public)),
-                None,
-            )
+            Resource::at("/tenants/{tenant_id}/{counter_id}").get(Route::GetCounter(t, c), Public)
         }
         ["tenants", t, "counters", c, "inc"] | ["tenants", t, c, "inc"] => {
             let (t, c) = (tenant(t)?, counter(c)?);
-            resource(
-                "/tenants/{tenant_id}/{counter_id}/inc",
-                None,
-                Some((Route::Increment(t, c), Public)),
-            )
+            Resource::at("/tenants/{tenant_id}/{counter_id}/inc")
+                .post(Route::Increment(t, c), Public)
         }
         ["tenants", t, "counters", c, "set"] => {
             let (t, c) = (tenant(t)?, counter(c)?);
-            resource(
-                "/tenants/{tenant_id}/counters/{counter_id}/set",
-                None,
-                Some((Route::SetValue(t, c), Admin)),
-            )
+            Resource::at("/tenants/{tenant_id}/counters/{counter_id}/set")
+                .post(Route::SetValue(t, c), Admin)
         }
-        _ => Err(ApiError::NotFound),
-    }
+        ["api", "v1", "counter"] => Resource::at("/api/v1/counter")
+            .get(Route::LegacyCounterRead, Public)
+            .post(Route::LegacyCounterIncrement, Public),
+        ["web-counter", "increment"] => Resource::at("/web-counter/increment")
+            .get(Route::WebCounterIncrement, Public)
+            .post(Route::WebCounterIncrement, Public),
+        ["web-counter"] => Resource::at("/web-counter/").get(Route::WebCounterRead, Public),
+        ["api", "v1", "visitor", "getCounter"] => {
+            Resource::at("/api/v1/visitor/getCounter").get(Route::VisitorGetCounter, Public)
+        }
+        ["visit", p] => Resource::at("/visit/{page_id}").post(Route::LegacyVisit(page(p)?), Public),
+        ["visits", p] => {
+            Resource::at("/visits/{page_id}").get(Route::LegacyVisits(page(p)?), Public)
+        }
+        _ => return Err(ApiError::NotFound),
+    })
 }
 
 /// The path and query of an absolute URL, without parsing the rest: the runtime hands
@@ -289,7 +342,7 @@ mod tests {
         assert_eq!(
             err,
             ApiError::MethodNotAllowed {
-                allow: vec!["GET", "HEAD", "POST", "OPTIONS"]
+                allow: vec!["GET", "HEAD", "POST", "PATCH", "OPTIONS"]
             }
         );
         assert_eq!(route("GET", "/tenants").unwrap_err().status(), 405);
@@ -320,6 +373,70 @@ mod tests {
                 .code(),
             "INVALID_UUID"
         );
+    }
+
+    #[test]
+    fn pages_and_migration_routes() {
+        let t = TenantId::parse(T).unwrap();
+        let p = PageId::new("/posts/hello".into()).unwrap();
+        let m = route(
+            "POST",
+            &format!("/tenants/{T}/pages/%2Fposts%2Fhello/visit"),
+        )
+        .unwrap();
+        assert_eq!(
+            (m.route, m.access),
+            (Route::Visit(t, p.clone()), Access::Public)
+        );
+        let m = route(
+            "GET",
+            &format!("/tenants/{T}/pages/%2Fposts%2Fhello/history"),
+        )
+        .unwrap();
+        assert_eq!(m.route, Route::PageHistory(t, p.clone()));
+        assert_eq!(
+            route("PATCH", &format!("/tenants/{T}")).unwrap().route,
+            Route::UpdateTenant(t)
+        );
+        assert_eq!(
+            route("GET", "/web-counter/").unwrap().route,
+            Route::WebCounterRead
+        );
+        assert_eq!(
+            route("GET", "/web-counter/increment").unwrap().route,
+            Route::WebCounterIncrement
+        );
+        assert_eq!(
+            route("POST", "/web-counter/increment").unwrap().route,
+            Route::WebCounterIncrement
+        );
+        assert_eq!(
+            route("POST", "/api/v1/counter").unwrap().route,
+            Route::LegacyCounterIncrement
+        );
+        assert_eq!(
+            route("GET", "/api/v1/visitor/getCounter").unwrap().route,
+            Route::VisitorGetCounter
+        );
+        assert_eq!(
+            route("POST", "/visit/home").unwrap().route,
+            Route::LegacyVisit(PageId::new("home".into()).unwrap())
+        );
+        assert_eq!(
+            route("GET", "/visits/home").unwrap().route,
+            Route::LegacyVisits(PageId::new("home".into()).unwrap())
+        );
+        for bad in [
+            "/visit/%zz",
+            "/visit/a%00",
+            &format!("/tenants/{T}/pages/{}/visit", "a".repeat(513)),
+        ] {
+            assert_eq!(
+                resolve(bad).unwrap_err().code(),
+                "INVALID_PARAMETER",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

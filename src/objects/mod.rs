@@ -5,4 +5,8 @@ pub mod batch;
 pub mod counter;
 pub mod counter_protocol;
 pub mod counter_storage;
+pub mod page;
+pub mod page_protocol;
+pub mod page_storage;
 pub mod rate_limiter;
+pub mod salts;

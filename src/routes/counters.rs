@@ -134,7 +134,11 @@ pub async fn set(ctx: &mut Ctx<'_>, tenant: TenantId, counter: CounterId) -> Api
 
 /// Asks the counter's object and relays its answer. A missing counter under a missing
 /// tenant is reported as the tenant's absence (one D1 read, on the error path only).
-async fn call_object(env: &Env, counter: CounterId, call: &CounterCall) -> ApiResult<Response> {
+pub(crate) async fn call_object(
+    env: &Env,
+    counter: CounterId,
+    call: &CounterCall,
+) -> ApiResult<Response> {
     let stub = env
         .durable_object("COUNTER")
         .and_then(|ns| ns.get_by_name(&counter.to_string()))

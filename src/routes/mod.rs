@@ -3,6 +3,8 @@
 
 pub mod counters;
 pub mod creation;
+pub mod migration;
+pub mod pages;
 pub mod tenants;
 
 use crate::error::ApiResult;
@@ -12,7 +14,7 @@ use crate::http::router::Route;
 use worker::Response;
 
 pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
-    if let Some(tenant) = route_tenant(route) {
+    if let Some(tenant) = route_tenant(&route) {
         ctx.tenant_id = Some(tenant);
     }
     match route {
@@ -26,12 +28,34 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         Route::GetCounter(t, c) => counters::read(ctx, t, c).await,
         Route::Increment(t, c) => counters::increment(ctx, t, c).await,
         Route::SetValue(t, c) => counters::set(ctx, t, c).await,
+        Route::UpdateTenant(t) => tenants::update(ctx, t).await,
+        Route::Visit(t, p) => pages::visit(ctx, t, p).await,
+        Route::GetPage(t, p) => pages::read(ctx, t, p).await,
+        Route::PageHistory(t, p) => pages::history(ctx, t, p).await,
+        Route::LegacyCounterIncrement => migration::counter_increment(ctx).await,
+        Route::LegacyCounterRead => migration::counter_read(ctx).await,
+        Route::WebCounterIncrement => migration::web_counter_increment(ctx).await,
+        Route::WebCounterRead | Route::VisitorGetCounter => migration::web_counter_read(ctx).await,
+        Route::LegacyVisit(p) => migration::visit(ctx, p).await,
+        Route::LegacyVisits(p) => migration::visits(ctx, p).await,
     }
 }
 
-fn route_tenant(route: Route) -> Option<String> {
+fn route_tenant(route: &Route) -> Option<String> {
     match route {
-        Route::Health | Route::CreateTenant => None,
+        Route::Health
+        | Route::CreateTenant
+        | Route::LegacyCounterIncrement
+        | Route::LegacyCounterRead
+        | Route::WebCounterIncrement
+        | Route::WebCounterRead
+        | Route::VisitorGetCounter
+        | Route::LegacyVisit(_)
+        | Route::LegacyVisits(_) => None,
+        Route::UpdateTenant(t)
+        | Route::Visit(t, _)
+        | Route::GetPage(t, _)
+        | Route::PageHistory(t, _) => Some(t.to_string()),
         Route::GetTenant(t)
         | Route::CreateCounter(t)
         | Route::ListCounters(t)

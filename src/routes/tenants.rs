@@ -2,7 +2,7 @@
 
 use crate::domain::idempotency::fingerprint;
 use crate::domain::ids::TenantId;
-use crate::domain::input::NewTenant;
+use crate::domain::input::{NewTenant, TenantChanges};
 use crate::domain::views::{tenant_json, Tenant};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::read_limited;
@@ -25,6 +25,7 @@ pub async fn create(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
         label: new.label,
         created_ms: now,
         updated_ms: now,
+        settings: new.settings,
     };
     let answer = Answer {
         status: 201,
@@ -47,4 +48,21 @@ pub async fn read(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> {
         .await?
         .ok_or(ApiError::TenantNotFound)?;
     respond::json(200, tenant_json(&found)).or_internal("answering")
+}
+
+pub async fn update(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> {
+    let changes = TenantChanges::parse(&read_limited(&mut ctx.req).await?)?;
+    let db = store::database(ctx.env)?;
+    let updated = tenants::update(&db, &tenant, &changes, now_ms())
+        .await
+        .map_err(|e| match &e {
+            ApiError::Internal(detail)
+                if store::violation(detail) == Some(store::Violation::TenantLabel) =>
+            {
+                ApiError::TenantLabelExists
+            }
+            _ => e,
+        })?;
+    let updated = updated.ok_or(ApiError::TenantNotFound)?;
+    respond::json(200, tenant_json(&updated)).or_internal("answering")
 }

@@ -106,3 +106,36 @@ pub async fn write_value(db: &D1Database, id: &str, state: &CounterState) -> Api
         .or_internal("flushing a counter to D1")?;
     Ok(())
 }
+
+/// The id of the tenant's counter with this label, creating it (value 0) with
+/// `new_id` if there is none; concurrent first uses settle on one row.
+pub async fn find_or_create_by_label(
+    db: &D1Database,
+    tenant: &TenantId,
+    label: &str,
+    new_id: &CounterId,
+    now_ms: u64,
+) -> ApiResult<String> {
+    db.prepare(
+        "INSERT OR IGNORE INTO counters (id, tenant_id, label, value, max_delta, version, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, 0, 50, 0, ?4, ?4)",
+    )
+    .bind(&[new_id.to_string().into(), tenant.to_string().into(), label.into(), int(now_ms)])
+    .or_internal("binding a counter creation by label")?
+    .run()
+    .await
+    .or_internal("creating a counter by label")?;
+    #[derive(Deserialize)]
+    struct IdRow {
+        id: String,
+    }
+    let row: Option<IdRow> = db
+        .prepare("SELECT id FROM counters WHERE tenant_id = ?1 AND label = ?2")
+        .bind(&[tenant.to_string().into(), label.into()])
+        .or_internal("binding a counter lookup by label")?
+        .first(None)
+        .await
+        .or_internal("reading a counter by label")?;
+    row.map(|r| r.id)
+        .ok_or_else(|| crate::error::ApiError::internal("a counter vanished after creation"))
+}

@@ -3,6 +3,7 @@
 
 pub mod counters;
 pub mod idempotency;
+pub mod pages;
 pub mod tenants;
 
 use crate::error::ApiError;

@@ -1,12 +1,16 @@
 //! The `tenants` table.
 
 use crate::domain::ids::TenantId;
-use crate::domain::views::Tenant;
+use crate::domain::input::TenantChanges;
+use crate::domain::views::{Tenant, TenantSettings};
 use crate::error::ApiResult;
 use crate::http::respond::OrInternal;
 use crate::store::int;
 use serde::Deserialize;
+use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
+
+const COLUMNS: &str = "id, label, created_ms, updated_ms, page_auto_create, count_bots";
 
 #[derive(Deserialize)]
 struct Row {
@@ -14,31 +18,102 @@ struct Row {
     label: String,
     created_ms: u64,
     updated_ms: u64,
+    page_auto_create: u8,
+    count_bots: u8,
 }
 
-pub fn insert(db: &D1Database, t: &Tenant) -> ApiResult<D1PreparedStatement> {
-    db.prepare("INSERT INTO tenants (id, label, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4)")
+impl From<Row> for Tenant {
+    fn from(r: Row) -> Tenant {
+        Tenant {
+            tenant_id: r.id,
+            label: r.label,
+            created_ms: r.created_ms,
+            updated_ms: r.updated_ms,
+            settings: TenantSettings {
+                page_auto_create: r.page_auto_create == 1,
+                count_bots: r.count_bots == 1,
+            },
+        }
+    }
+}
+
+fn flag(b: bool) -> JsValue {
+    int(u8::from(b))
+}
+
+fn insert_sql(verb: &str) -> String {
+    format!("{verb} INTO tenants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+}
+
+fn bind_insert(statement: D1PreparedStatement, t: &Tenant) -> ApiResult<D1PreparedStatement> {
+    statement
         .bind(&[
             t.tenant_id.as_str().into(),
             t.label.as_str().into(),
             int(t.created_ms),
             int(t.updated_ms),
+            flag(t.settings.page_auto_create),
+            flag(t.settings.count_bots),
         ])
         .or_internal("binding a tenant insert")
 }
 
-pub async fn find(db: &D1Database, id: &TenantId) -> ApiResult<Option<Tenant>> {
-    let row: Option<Row> = db
-        .prepare("SELECT id, label, created_ms, updated_ms FROM tenants WHERE id = ?1")
-        .bind(&[id.to_string().into()])
-        .or_internal("binding a tenant lookup")?
+pub fn insert(db: &D1Database, t: &Tenant) -> ApiResult<D1PreparedStatement> {
+    bind_insert(db.prepare(insert_sql("INSERT")), t)
+}
+
+async fn first(statement: D1PreparedStatement) -> ApiResult<Option<Tenant>> {
+    let row: Option<Row> = statement
         .first(None)
         .await
         .or_internal("reading a tenant")?;
-    Ok(row.map(|r| Tenant {
-        tenant_id: r.id,
-        label: r.label,
-        created_ms: r.created_ms,
-        updated_ms: r.updated_ms,
-    }))
+    Ok(row.map(Tenant::from))
+}
+
+pub async fn find(db: &D1Database, id: &TenantId) -> ApiResult<Option<Tenant>> {
+    let statement = db
+        .prepare(format!("SELECT {COLUMNS} FROM tenants WHERE id = ?1"))
+        .bind(&[id.to_string().into()])
+        .or_internal("binding a tenant lookup")?;
+    first(statement).await
+}
+
+/// The tenant with this label, created with `template`'s id and settings if there is
+/// none yet (two first uses at once settle on one row).
+pub async fn find_or_create_by_label(db: &D1Database, template: &Tenant) -> ApiResult<Tenant> {
+    bind_insert(db.prepare(insert_sql("INSERT OR IGNORE")), template)?
+        .run()
+        .await
+        .or_internal("creating a tenant by label")?;
+    let statement = db
+        .prepare(format!("SELECT {COLUMNS} FROM tenants WHERE label = ?1"))
+        .bind(&[template.label.as_str().into()])
+        .or_internal("binding a tenant lookup by label")?;
+    first(statement)
+        .await?
+        .ok_or_else(|| crate::error::ApiError::internal("a tenant vanished after creation"))
+}
+
+/// Applies changes and answers the tenant as it now is (`None` if there is no such tenant).
+pub async fn update(
+    db: &D1Database,
+    id: &TenantId,
+    changes: &TenantChanges,
+    now_ms: u64,
+) -> ApiResult<Option<Tenant>> {
+    let optional_flag = |b: Option<bool>| b.map_or(JsValue::NULL, flag);
+    let statement = db
+        .prepare(format!(
+            "UPDATE tenants SET label = COALESCE(?2, label), page_auto_create = COALESCE(?3, page_auto_create),
+             count_bots = COALESCE(?4, count_bots), updated_ms = ?5 WHERE id = ?1 RETURNING {COLUMNS}"
+        ))
+        .bind(&[
+            id.to_string().into(),
+            changes.label.as_deref().map_or(JsValue::NULL, JsValue::from),
+            optional_flag(changes.page_auto_create),
+            optional_flag(changes.count_bots),
+            int(now_ms),
+        ])
+        .or_internal("binding a tenant update")?;
+    first(statement).await
 }

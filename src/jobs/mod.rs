@@ -1,0 +1,3 @@
+//! Scheduled work, run by the cron trigger.
+
+pub mod retention;
