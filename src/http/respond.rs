@@ -1,7 +1,7 @@
 //! Building responses: JSON bodies, the contract's error shape with its headers, and
 //! conversion of runtime failures into internal errors.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use worker::{Headers, Response, ResponseBody, ResponseBuilder};
 
 pub const JSON: &str = "application/json; charset=utf-8";
@@ -53,4 +53,15 @@ impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
     fn or_internal(self, context: &str) -> Result<T, ApiError> {
         self.map_err(|e| ApiError::Internal(format!("{context}: {e}")))
     }
+}
+
+/// How a Durable Object answers the Worker: its result, or its error in the contract's
+/// shape, with internal detail logged under `context` (it never crosses to the client).
+pub fn from_object(context: &str, answer: ApiResult<Response>) -> worker::Result<Response> {
+    answer.or_else(|e| {
+        if let ApiError::Internal(detail) = &e {
+            crate::http::log::failure(context, detail);
+        }
+        error(&e)
+    })
 }

@@ -99,12 +99,7 @@ impl DurableObject for CounterObject {
             Ok(call) => self.serve(call).await,
             Err(e) => Err(e),
         };
-        answer.or_else(|e| {
-            if let ApiError::Internal(detail) = &e {
-                log::failure("counter object", detail);
-            }
-            respond::error(&e)
-        })
+        respond::from_object("counter object", answer)
     }
 
     async fn alarm(&self) -> worker::Result<Response> {

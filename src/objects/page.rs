@@ -74,12 +74,7 @@ impl DurableObject for PageObject {
             Ok(call) => self.serve(call).await,
             Err(e) => Err(ApiError::Internal(format!("decoding a page call: {e}"))),
         };
-        answer.or_else(|e| {
-            if let ApiError::Internal(detail) = &e {
-                log::failure("page object", detail);
-            }
-            respond::error(&e)
-        })
+        respond::from_object("page object", answer)
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
