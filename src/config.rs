@@ -22,6 +22,28 @@ pub struct Config {
     pub visit_retention_days: u64,
     /// The tenant the migration routes act on (`DEFAULT_TENANT_LABEL`).
     pub default_tenant_label: String,
+    pub github: GitHubConfig,
+    /// The cron expression that runs retention; every other cron refreshes GitHub.
+    pub retention_cron: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubConfig {
+    /// Empty: the GitHub cache is off and its routes answer 404.
+    pub orgs: Vec<String>,
+    pub api_url: String,
+    pub token: Option<String>,
+    pub stale_max_seconds: u64,
+    /// A cached copy younger than this is served as is; an older one is revalidated
+    /// with GitHub first (`GITHUB_FRESH_SECONDS`, default two refresh periods).
+    pub fresh_seconds: u64,
+    pub timeout_ms: u64,
+}
+
+impl GitHubConfig {
+    pub fn enabled(&self) -> bool {
+        !self.orgs.is_empty()
+    }
 }
 
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 2_000;
@@ -73,6 +95,27 @@ impl Config {
                     .unwrap_or("default"),
             )
             .map_err(|_| "DEFAULT_TENANT_LABEL must be a valid label".to_string())?,
+            github: GitHubConfig {
+                orgs: crate::domain::github::parse_orgs(
+                    &lookup("GITHUB_ORGS").unwrap_or_default(),
+                )?,
+                api_url: {
+                    let url =
+                        lookup("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
+                    let url = url.trim().trim_end_matches('/').to_string();
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        return Err(format!(
+                            "GITHUB_API_URL must be an http(s) URL, got {url:?}"
+                        ));
+                    }
+                    url
+                },
+                token: lookup("GITHUB_TOKEN").filter(|t| !t.trim().is_empty()),
+                stale_max_seconds: number("GITHUB_STALE_MAX_SECONDS", 86_400, 365 * 86_400)?,
+                fresh_seconds: number("GITHUB_FRESH_SECONDS", 600, 365 * 86_400)?,
+                timeout_ms: number("GITHUB_TIMEOUT_MS", 10_000, 60_000)?.max(1),
+            },
+            retention_cron: lookup("RETENTION_CRON").unwrap_or_else(|| "17 3 * * *".into()),
             cors: AllowedOrigins::parse(
                 &lookup("CORS_ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()),
             ),
@@ -141,6 +184,22 @@ mod tests {
         assert_eq!(c.max_pages_per_tenant, 10_000);
         assert_eq!(c.visit_retention_days, 400);
         assert_eq!(c.default_tenant_label, "default");
+        assert!(!c.github.enabled());
+        assert_eq!(c.github.api_url, "https://api.github.com");
+        assert_eq!(c.github.stale_max_seconds, 86_400);
+    }
+
+    #[test]
+    fn github_settings() {
+        let c = parse(&[
+            ("GITHUB_ORGS", "acme,beta"),
+            ("GITHUB_API_URL", "http://127.0.0.1:9999/"),
+        ])
+        .unwrap();
+        assert_eq!(c.github.orgs, vec!["acme", "beta"]);
+        assert_eq!(c.github.api_url, "http://127.0.0.1:9999");
+        assert!(parse(&[("GITHUB_API_URL", "ftp://x")]).is_err());
+        assert!(parse(&[("GITHUB_ORGS", "not an org")]).is_err());
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub enum ApiError {
         limit: usize,
     },
     NotFound,
+    /// GitHub failed or timed out and no copy young enough could stand in.
+    UpstreamUnavailable {
+        timeout: bool,
+    },
     /// A failure of ours or of a platform service; the detail is logged, never shown.
     Internal(String),
 }
@@ -58,6 +62,8 @@ impl ApiError {
             MethodNotAllowed { .. } => 405,
             PayloadTooLarge { .. } => 413,
             Internal(_) => 500,
+            UpstreamUnavailable { timeout: true } => 504,
+            UpstreamUnavailable { timeout: false } => 502,
             InvalidJson(_)
             | InvalidParameter(_)
             | InvalidDelta(_)
@@ -95,6 +101,7 @@ impl ApiError {
             MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             NotFound => "NOT_FOUND",
+            UpstreamUnavailable { .. } => "UPSTREAM_UNAVAILABLE",
             Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -140,6 +147,12 @@ impl ApiError {
             MethodNotAllowed { allow } => format!("Method not allowed; use {}", allow.join(", ")),
             PayloadTooLarge { limit } => format!("Request body exceeds {limit} bytes"),
             NotFound => "No such route".into(),
+            UpstreamUnavailable { timeout: true } => {
+                "GitHub did not answer in time and no recent copy is cached".into()
+            }
+            UpstreamUnavailable { timeout: false } => {
+                "GitHub is unavailable or rate-limited and no recent copy is cached".into()
+            }
             Internal(_) => "Internal error".into(),
         }
     }

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod github;
 pub mod http;
 pub mod jobs;
 pub mod objects;
@@ -22,6 +23,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 }
 
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    jobs::retention::run(&env).await;
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let retention = config::get(&env).is_ok_and(|c| c.retention_cron == event.cron());
+    if retention {
+        jobs::retention::run(&env).await;
+    } else {
+        github::refresh::run(&env).await;
+    }
 }

@@ -7,6 +7,7 @@ pub mod counter;
 pub mod crypto;
 pub mod cursor;
 pub mod flush;
+pub mod github;
 pub mod history;
 pub mod idempotency;
 pub mod ids;

@@ -8,7 +8,7 @@ use crate::domain::rate_limit::Decision;
 use crate::error::{ApiError, ApiResult};
 use crate::http::context::Ctx;
 use crate::http::log::RequestLog;
-use crate::http::router::{path_and_query, resolve, Access, Method};
+use crate::http::router::{github_proxy, path_and_query, resolve, Access, Method};
 use crate::http::{cors, rate_limit, respond};
 use crate::platform::{new_uuid, now_ms};
 use crate::routes;
@@ -75,10 +75,15 @@ async fn serve(
 ) -> ApiResult<Response> {
     let url = req.inner().url();
     let (path, query) = path_and_query(&url);
-    let resource = resolve(path)?;
-    let query = query.map(str::to_string);
-    *pattern = resource.pattern();
     let config = config::get(env)?;
+    let resource = match resolve(path) {
+        // With the GitHub cache on, every other GET path is GitHub's.
+        Err(ApiError::NotFound) if config.github.enabled() => github_proxy(),
+        other => other?,
+    };
+    let query = query.map(str::to_string);
+    let path = path.to_string();
+    *pattern = resource.pattern();
     let origin = req.headers().get("Origin").ok().flatten();
     cors::check_origin(&config, origin.as_deref())?;
     let method = Method::parse(req.method().as_ref());
@@ -124,6 +129,7 @@ async fn serve(
 
     let mut ctx = Ctx {
         req,
+        path,
         query,
         env,
         config,

@@ -10,6 +10,8 @@ use worker::{Env, Request};
 
 pub struct Ctx<'a> {
     pub req: Request,
+    /// The raw path, as in the URL.
+    pub path: String,
     /// The raw query string, decoded only when a handler asks for a parameter.
     pub query: Option<String>,
     pub env: &'a Env,

@@ -37,6 +37,10 @@ pub enum Route {
     VisitorGetCounter,
     LegacyVisit(PageId),
     LegacyVisits(PageId),
+    /// A GitHub API path: cached from KV when the refresh keeps it, else proxied.
+    GitHub,
+    /// `/view/top/{N}/{field}`, raw: checked by the handler (the feature may be off).
+    GitHubView(String, String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,8 +220,17 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
         ["visits", p] => {
             Resource::at("/visits/{page_id}").get(Route::LegacyVisits(page(p)?), Public)
         }
+        ["view", "top", n, field] => Resource::at("/view/top/{n}/{field}")
+            .get(Route::GitHubView(n.to_string(), field.to_string()), Public),
+        // The API root and organisations are GitHub's (404 when the cache is off).
+        [""] | ["orgs", ..] => github_proxy(),
         _ => return Err(ApiError::NotFound),
     })
+}
+
+/// Any other GET path, when the GitHub cache is on: proxied to (or cached from) GitHub.
+pub fn github_proxy() -> Resource {
+    Resource::at("/{github path}").get(Route::GitHub, Access::Public)
 }
 
 /// The path and query of an absolute URL, without parsing the rest: the runtime hands
@@ -351,7 +364,6 @@ mod tests {
     #[test]
     fn unknown_paths_and_bad_ids() {
         for path in [
-            "/",
             "",
             "/nope",
             "/tenants/x/y/z/w/v",
@@ -437,6 +449,20 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn github_paths() {
+        assert_eq!(route("GET", "/").unwrap().route, Route::GitHub);
+        assert_eq!(
+            route("GET", "/orgs/acme/repos").unwrap().route,
+            Route::GitHub
+        );
+        assert_eq!(
+            route("GET", "/view/top/3/stars").unwrap().route,
+            Route::GitHubView("3".into(), "stars".into())
+        );
+        assert_eq!(route("POST", "/orgs/acme").unwrap_err().status(), 405);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod counters;
 pub mod creation;
+pub mod github;
 pub mod migration;
 pub mod pages;
 pub mod tenants;
@@ -38,6 +39,11 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         Route::WebCounterRead | Route::VisitorGetCounter => migration::web_counter_read(ctx).await,
         Route::LegacyVisit(p) => migration::visit(ctx, p).await,
         Route::LegacyVisits(p) => migration::visits(ctx, p).await,
+        Route::GitHub => {
+            let path = ctx.path.clone();
+            github::path(ctx, &path).await
+        }
+        Route::GitHubView(n, field) => github::view(ctx, &n, &field).await,
     }
 }
 
@@ -51,7 +57,9 @@ fn route_tenant(route: &Route) -> Option<String> {
         | Route::WebCounterRead
         | Route::VisitorGetCounter
         | Route::LegacyVisit(_)
-        | Route::LegacyVisits(_) => None,
+        | Route::LegacyVisits(_)
+        | Route::GitHub
+        | Route::GitHubView(..) => None,
         Route::UpdateTenant(t)
         | Route::Visit(t, _)
         | Route::GetPage(t, _)

@@ -1,0 +1,190 @@
+// The GitHub cache through the real runtime, against a local fake GitHub: the cron
+// refresh, KV hits, views, pagination, conditional refreshes, stale copies, the proxy.
+import { after, before, beforeEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ORG, makeRepos, startFakeGitHub } from "./fixtures/fake-github.mjs";
+import { errorCode, startWorker } from "./helpers/worker.mjs";
+
+let gh;
+let svc;
+let kv;
+before(async () => {
+  gh = await startFakeGitHub();
+  svc = await startWorker({
+    vars: { GITHUB_ORGS: ORG, GITHUB_API_URL: gh.url, GITHUB_TIMEOUT_MS: "400", GITHUB_TOKEN: "test-token" },
+  });
+  kv = await svc.mf.getKVNamespace("GITHUB_CACHE");
+});
+after(async () => {
+  await svc?.close();
+  await gh?.close();
+});
+beforeEach(() => {
+  gh.state.mode = "ok";
+});
+
+const refresh = async () => (await svc.mf.getWorker()).scheduled({ cron: "*/5 * * * *" });
+
+/** The ranking the contract asks for, computed independently. */
+function expectedTop(field, n) {
+  const source = { forks: "forks_count", stars: "stargazers_count", open_issues: "open_issues_count", last_updated: "updated_at" }[field];
+  return makeRepos()
+    .map((r) => [r.full_name, r[source]])
+    .sort((a, b) => (a[1] < b[1] ? 1 : a[1] > b[1] ? -1 : a[0] < b[0] ? -1 : 1))
+    .slice(0, n);
+}
+
+describe("misses before any refresh", () => {
+  test("a miss fetches, stores and answers MISS; concurrent misses do not stampede", async () => {
+    gh.reset();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => svc.request("GET", `/orgs/${ORG}/members`)));
+    assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+    assert.equal(answers[0].json.length, 120, "both pages merged");
+    assert.ok(answers.every((a) => ["MISS", "HIT"].includes(a.headers.get("x-cache"))));
+    const firstPage = gh.state.requests.filter((r) => r.path === `/orgs/${ORG}/members?per_page=100`);
+    assert.equal(firstPage.length, 1, "one upstream fetch for ten concurrent misses");
+    assert.ok(gh.state.requests.every((r) => r.auth === "Bearer test-token"), "the token is sent");
+    const again = await svc.request("GET", `/orgs/${ORG}/members`);
+    assert.equal(again.headers.get("x-cache"), "HIT");
+  });
+});
+
+describe("refresh", () => {
+  test("the scheduled refresh fills KV with every path, lists merged across pages", async () => {
+    gh.reset();
+    await refresh();
+    const keys = (await kv.list({ prefix: "gh:" })).keys.map((k) => k.name).sort();
+    for (const key of ["gh:path:/", `gh:path:/orgs/${ORG}`, `gh:path:/orgs/${ORG}/members`, `gh:path:/orgs/${ORG}/repos`,
+      `gh:view:${ORG}:stars`, `gh:view:${ORG}:forks`, `gh:view:${ORG}:open_issues`, `gh:view:${ORG}:last_updated`]) {
+      assert.ok(keys.includes(key), `${key} in ${keys}`);
+    }
+    const repos = await svc.request("GET", `/orgs/${ORG}/repos`);
+    assert.equal(repos.status, 200);
+    assert.equal(repos.headers.get("x-cache"), "HIT");
+    assert.match(repos.headers.get("age"), /^\d+$/);
+    assert.equal(repos.json.length, 250);
+    assert.deepEqual(repos.json.map((r) => r.id), makeRepos().map((r) => r.id));
+    const pages = gh.state.requests.filter((r) => r.path.startsWith(`/orgs/${ORG}/repos`)).map((r) => r.path);
+    assert.ok(pages.includes(`/orgs/${ORG}/repos?per_page=100&page=3`), JSON.stringify(pages));
+    const root = await svc.request("GET", "/");
+    assert.equal(root.headers.get("x-cache"), "HIT");
+    assert.ok(root.json.current_user_url);
+  });
+
+  test("a refresh with unchanged ETags makes only conditional requests and changes nothing", async () => {
+    await refresh();
+    const before = await kv.getWithMetadata(`gh:path:/orgs/${ORG}/repos`);
+    gh.reset();
+    await refresh();
+    assert.ok(gh.state.requests.length >= 4);
+    assert.ok(gh.state.requests.every((r) => r.conditional), JSON.stringify(gh.state.requests));
+    const afterRefresh = await kv.getWithMetadata(`gh:path:/orgs/${ORG}/repos`);
+    assert.deepEqual(afterRefresh.metadata, before.metadata, "the fetch time did not move");
+    assert.equal(afterRefresh.value, before.value);
+  });
+});
+
+describe("views", () => {
+  test("each field ranks highest first, ties by full name, with zero upstream requests", async () => {
+    await refresh();
+    gh.reset();
+    for (const field of ["stars", "forks", "open_issues", "last_updated"]) {
+      const res = await svc.request("GET", `/view/top/25/${field}`);
+      assert.equal(res.status, 200, field);
+      assert.deepEqual(res.json, expectedTop(field, 25), field);
+    }
+    const all = await svc.request("GET", "/view/top/1000/stars");
+    assert.equal(all.json.length, 250, "N beyond the list returns all");
+    assert.deepEqual((await svc.request("GET", `/view/top/1/stars?org=${ORG.toUpperCase()}`)).json, expectedTop("stars", 1));
+    assert.equal(gh.state.requests.length, 0, "views are answered from KV alone");
+  });
+
+  test("bad N, fields and orgs are 400", async () => {
+    for (const path of ["/view/top/0/stars", "/view/top/-1/stars", "/view/top/abc/stars", "/view/top/1.5/stars", "/view/top/3/watchers", "/view/top/3/stars?org=nobody"]) {
+      const res = await svc.request("GET", path);
+      assert.equal(res.status, 400, path);
+      assert.equal(errorCode(res), "INVALID_PARAMETER", path);
+    }
+  });
+});
+
+describe("failures", () => {
+  async function ageCopy(key, seconds) {
+    const { value, metadata } = await kv.getWithMetadata(key);
+    await kv.put(key, value, { metadata: { ...metadata, fetched_ms: Date.now() - seconds * 1000 } });
+  }
+
+  test("upstream failure serves the last copy STALE, and past the max age 502 or 504", async () => {
+    await refresh();
+    const key = `gh:path:/orgs/${ORG}`;
+    for (const [mode, status] of [["fail500", 502], ["ratelimit", 502], ["timeout", 504]]) {
+      await ageCopy(key, 3600); // older than the fresh window: the request asks GitHub first
+      gh.state.mode = mode;
+      const stale = await svc.request("GET", `/orgs/${ORG}`);
+      assert.equal(stale.status, 200, mode);
+      assert.equal(stale.headers.get("x-cache"), "STALE", mode);
+      assert.equal(stale.json.login, ORG);
+      await ageCopy(key, 2 * 86_400); // past GITHUB_STALE_MAX_SECONDS
+      const gone = await svc.request("GET", `/orgs/${ORG}`);
+      assert.equal(gone.status, status, mode);
+      assert.equal(errorCode(gone), "UPSTREAM_UNAVAILABLE", mode);
+    }
+    gh.state.mode = "ok";
+    await ageCopy(key, 3600);
+    const back = await svc.request("GET", `/orgs/${ORG}`);
+    assert.equal(back.status, 200);
+    assert.notEqual(back.headers.get("x-cache"), "STALE");
+  });
+
+  test("a failing refresh keeps the copy", async () => {
+    await refresh();
+    const before = await kv.get(`gh:path:/orgs/${ORG}/repos`);
+    gh.state.mode = "fail500";
+    await refresh();
+    assert.equal(await kv.get(`gh:path:/orgs/${ORG}/repos`), before);
+  });
+});
+
+describe("proxy", () => {
+  test("an uncached path is proxied once, then served from cache", async () => {
+    gh.reset();
+    const first = await svc.request("GET", `/repos/${ORG}/repo-001`);
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get("x-cache"), "MISS");
+    assert.deepEqual(first.json, { full_name: `${ORG}/repo-001`, proxied: true });
+    assert.ok(first.headers.get("etag"), "GitHub's headers pass through");
+    const second = await svc.request("GET", `/repos/${ORG}/repo-001`);
+    assert.equal(second.headers.get("x-cache"), "HIT");
+    assert.deepEqual(second.json, first.json);
+    assert.equal(gh.state.requests.filter((r) => r.path === `/repos/${ORG}/repo-001`).length, 1);
+    const missing = await svc.request("GET", "/nothing/here");
+    assert.equal(missing.status, 404, "GitHub's 404 passes through");
+  });
+
+  test("non-GET methods to proxied paths are 405", async () => {
+    for (const method of ["POST", "PUT", "DELETE"]) {
+      const res = await svc.request(method, `/repos/${ORG}/repo-001`);
+      assert.equal(res.status, 405, method);
+      assert.equal(errorCode(res), "METHOD_NOT_ALLOWED");
+    }
+  });
+
+  test("healthcheck", async () => {
+    assert.equal((await svc.request("GET", "/healthcheck")).status, 200);
+  });
+});
+
+describe("feature off", () => {
+  test("with GITHUB_ORGS empty the GitHub routes are 404", async () => {
+    const off = await startWorker();
+    try {
+      for (const path of [`/orgs/${ORG}`, "/view/top/3/stars", "/", "/repos/acme/x"]) {
+        const res = await off.request("GET", path);
+        assert.equal(res.status, 404, path);
+        assert.equal(errorCode(res), "NOT_FOUND", path);
+      }
+    } finally {
+      await off.close();
+    }
+  });
+});
