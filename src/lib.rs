@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod embeds;
 pub mod error;
 pub mod github;
 pub mod http;

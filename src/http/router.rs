@@ -37,6 +37,9 @@ pub enum Route {
     VisitorGetCounter,
     LegacyVisit(PageId),
     LegacyVisits(PageId),
+    EmbedScript,
+    CounterBadge(TenantId, CounterId),
+    PageBadge(TenantId, PageId),
     /// A GitHub API path: cached from KV when the refresh keeps it, else proxied.
     GitHub,
     /// `/view/top/{N}/{field}`, raw: checked by the handler (the feature may be off).
@@ -181,6 +184,15 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
             Resource::at("/tenants/{tenant_id}/counters")
                 .get(Route::ListCounters(t), Admin)
                 .post(Route::CreateCounter(t), Admin)
+        }
+        ["embed.js"] => Resource::at("/embed.js").get(Route::EmbedScript, Open),
+        ["tenants", t, "pages", p, "badge.svg"] => {
+            Resource::at("/tenants/{tenant_id}/pages/{page_id}/badge.svg")
+                .get(Route::PageBadge(tenant(t)?, page(p)?), Public)
+        }
+        ["tenants", t, c, "badge.svg"] | ["tenants", t, "counters", c, "badge.svg"] => {
+            Resource::at("/tenants/{tenant_id}/{counter_id}/badge.svg")
+                .get(Route::CounterBadge(tenant(t)?, counter(c)?), Public)
         }
         ["tenants", t, "pages", p] => Resource::at("/tenants/{tenant_id}/pages/{page_id}")
             .get(Route::GetPage(tenant(t)?, page(p)?), Public),
@@ -449,6 +461,31 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn embed_routes() {
+        let t = TenantId::parse(T).unwrap();
+        let c = CounterId::parse(C).unwrap();
+        assert_eq!(route("GET", "/embed.js").unwrap().route, Route::EmbedScript);
+        assert_eq!(
+            route("GET", &format!("/tenants/{T}/{C}/badge.svg"))
+                .unwrap()
+                .route,
+            Route::CounterBadge(t, c)
+        );
+        assert_eq!(
+            route("GET", &format!("/tenants/{T}/counters/{C}/badge.svg"))
+                .unwrap()
+                .route,
+            Route::CounterBadge(t, c)
+        );
+        assert_eq!(
+            route("GET", &format!("/tenants/{T}/pages/%2Fa/badge.svg"))
+                .unwrap()
+                .route,
+            Route::PageBadge(t, PageId::new("/a".into()).unwrap())
+        );
     }
 
     #[test]

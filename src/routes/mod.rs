@@ -3,6 +3,7 @@
 
 pub mod counters;
 pub mod creation;
+pub mod embeds;
 pub mod github;
 pub mod migration;
 pub mod pages;
@@ -44,6 +45,9 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
             github::path(ctx, &path).await
         }
         Route::GitHubView(n, field) => github::view(ctx, &n, &field).await,
+        Route::EmbedScript => embeds::script(ctx),
+        Route::CounterBadge(t, c) => embeds::counter_badge(ctx, t, c).await,
+        Route::PageBadge(t, p) => embeds::page_badge(ctx, t, p).await,
     }
 }
 
@@ -59,7 +63,9 @@ fn route_tenant(route: &Route) -> Option<String> {
         | Route::LegacyVisit(_)
         | Route::LegacyVisits(_)
         | Route::GitHub
-        | Route::GitHubView(..) => None,
+        | Route::GitHubView(..)
+        | Route::EmbedScript => None,
+        Route::CounterBadge(t, _) | Route::PageBadge(t, _) => Some(t.to_string()),
         Route::UpdateTenant(t)
         | Route::Visit(t, _)
         | Route::GetPage(t, _)

@@ -1,0 +1,321 @@
+//! The shields-style badge: label and value, widths from Verdana's real glyph metrics
+//! (the font the SVG names) so text never clips, all text escaped for XML. Pure.
+
+use crate::embeds::glyph_widths::{VERDANA_11, VERDANA_BOLD_10};
+use crate::error::{ApiError, ApiResult};
+
+pub const MAX_LABEL_CHARS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Flat,
+    FlatSquare,
+    ForTheBadge,
+}
+
+impl Style {
+    pub fn parse(raw: Option<&str>) -> ApiResult<Style> {
+        match raw {
+            None | Some("flat") => Ok(Style::Flat),
+            Some("flat-square") => Ok(Style::FlatSquare),
+            Some("for-the-badge") => Ok(Style::ForTheBadge),
+            Some(_) => Err(ApiError::InvalidParameter(
+                "style must be flat, flat-square or for-the-badge".into(),
+            )),
+        }
+    }
+}
+
+/// A colour: one of shields' names, or 3 or 6 hex digits (with or without `#`).
+pub fn parse_color(raw: &str) -> ApiResult<String> {
+    let named = match raw.to_ascii_lowercase().as_str() {
+        "brightgreen" | "success" => Some("#4c1"),
+        "green" => Some("#97ca00"),
+        "yellowgreen" => Some("#a4a61d"),
+        "yellow" => Some("#dfb317"),
+        "orange" | "important" => Some("#fe7d37"),
+        "red" | "critical" => Some("#e05d44"),
+        "blue" | "informational" => Some("#007ec6"),
+        "grey" | "gray" => Some("#555"),
+        "lightgrey" | "lightgray" | "inactive" => Some("#9f9f9f"),
+        "blueviolet" => Some("#8a2be2"),
+        _ => None,
+    };
+    if let Some(hex) = named {
+        return Ok(hex.to_string());
+    }
+    let hex = raw.strip_prefix('#').unwrap_or(raw);
+    if matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(format!("#{}", hex.to_ascii_lowercase()))
+    } else {
+        Err(ApiError::InvalidParameter(format!(
+            "{raw:?} is not a colour: use a name (brightgreen, green, yellow, orange, red, blue, grey, ...) or hex"
+        )))
+    }
+}
+
+pub fn check_label(raw: &str) -> ApiResult<String> {
+    if raw.chars().count() > MAX_LABEL_CHARS || raw.chars().any(char::is_control) {
+        return Err(ApiError::InvalidParameter(format!(
+            "label must be at most {MAX_LABEL_CHARS} characters without control characters"
+        )));
+    }
+    Ok(raw.to_string())
+}
+
+/// `1234` → `1.2k` with `short`, else the plain number.
+pub fn format_count(value: i64, short: bool) -> String {
+    let magnitude = value.unsigned_abs();
+    if !short || magnitude < 1_000 {
+        return value.to_string();
+    }
+    let sign = if value < 0 { "-" } else { "" };
+    let (scaled, unit) = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]
+        .iter()
+        .find(|(size, _)| magnitude as f64 >= *size)
+        .map(|(size, unit)| (magnitude as f64 / size, *unit))
+        .unwrap_or((magnitude as f64, ""));
+    let text = if scaled < 10.0 {
+        format!("{:.1}", (scaled * 10.0).floor() / 10.0)
+    } else {
+        format!("{}", scaled.floor())
+    };
+    format!("{sign}{}{unit}", text.trim_end_matches(".0"))
+}
+
+fn glyph_width(table: &[(u16, u16, u16)], c: char, fallback: f64) -> f64 {
+    let code = c as u32;
+    if code > 0x2fff {
+        return 11.0;
+    }
+    let found = table
+        .binary_search_by(|&(lo, len, _)| {
+            if code < u32::from(lo) {
+                std::cmp::Ordering::Greater
+            } else if code > u32::from(lo) + u32::from(len) {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .ok();
+    found.map_or(fallback, |i| f64::from(table[i].2) / 100.0)
+}
+
+/// The width of `text` set in Verdana 11px, in pixels.
+pub fn text_width(text: &str) -> f64 {
+    let m = glyph_width(&VERDANA_11, 'm', 10.0);
+    text.chars().map(|c| glyph_width(&VERDANA_11, c, m)).sum()
+}
+
+/// The width of `text` in Verdana bold 10px with for-the-badge's letter spacing.
+fn caps_width(text: &str) -> f64 {
+    let n = text.chars().count() as f64;
+    let glyphs: f64 = text
+        .chars()
+        .map(|c| match glyph_width(&VERDANA_BOLD_10, c, f64::NAN) {
+            w if w.is_nan() => glyph_width(&VERDANA_11, c, 11.0),
+            w => w,
+        })
+        .sum();
+    glyphs + 1.25 * (n - 1.0).max(0.0)
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub struct Badge<'a> {
+    pub label: &'a str,
+    pub value: &'a str,
+    pub color: &'a str,
+    pub label_color: &'a str,
+    pub style: Style,
+}
+
+impl Badge<'_> {
+    /// Left and right widths, whole pixels.
+    pub fn widths(&self) -> (u32, u32) {
+        match self.style {
+            Style::ForTheBadge => {
+                let side = |t: &str| (caps_width(&t.to_uppercase()) + 24.0).ceil() as u32;
+                (side(self.label), side(self.value))
+            }
+            _ => {
+                let side = |t: &str| (text_width(t) + 10.0).ceil() as u32;
+                (side(self.label), side(self.value))
+            }
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let (left, right) = self.widths();
+        let total = left + right;
+        let (label, value) = match self.style {
+            Style::ForTheBadge => (
+                escape(&self.label.to_uppercase()),
+                escape(&self.value.to_uppercase()),
+            ),
+            _ => (escape(self.label), escape(self.value)),
+        };
+        let title = format!("{label}: {value}");
+        let (height, radius, gradient) = match self.style {
+            Style::Flat => (20, 3, true),
+            Style::FlatSquare => (20, 0, false),
+            Style::ForTheBadge => (28, 0, false),
+        };
+        let mut svg = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="{height}" role="img" aria-label="{title}"><title>{title}</title>"#
+        );
+        if gradient {
+            svg.push_str(r##"<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient>"##);
+        }
+        svg.push_str(&format!(
+            r##"<clipPath id="r"><rect width="{total}" height="{height}" rx="{radius}" fill="#fff"/></clipPath><g clip-path="url(#r)"><rect width="{left}" height="{height}" fill="{lc}"/><rect x="{left}" width="{right}" height="{height}" fill="{c}"/>"##,
+            lc = self.label_color,
+            c = self.color,
+        ));
+        if gradient {
+            svg.push_str(&format!(
+                r#"<rect width="{total}" height="{height}" fill="url(#s)"/>"#
+            ));
+        }
+        svg.push_str("</g>");
+        match self.style {
+            Style::ForTheBadge => svg.push_str(&format!(
+                r##"<g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" text-rendering="geometricPrecision" font-size="100" font-weight="bold" letter-spacing="12.5"><text transform="scale(.1)" x="{lx}" y="175" textLength="{lt}">{label}</text><text transform="scale(.1)" x="{rx}" y="175" textLength="{rt}">{value}</text></g></svg>"##,
+                lx = left * 5,
+                rx = left * 10 + right * 5,
+                lt = (left - 24) * 10,
+                rt = (right - 24) * 10,
+            )),
+            _ => svg.push_str(&format!(
+                r##"<g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" text-rendering="geometricPrecision" font-size="110"><text aria-hidden="true" x="{lx}" y="150" fill="#010101" fill-opacity=".3" transform="scale(.1)" textLength="{lt}">{label}</text><text x="{lx}" y="140" transform="scale(.1)" textLength="{lt}">{label}</text><text aria-hidden="true" x="{rx}" y="150" fill="#010101" fill-opacity=".3" transform="scale(.1)" textLength="{rt}">{value}</text><text x="{rx}" y="140" transform="scale(.1)" textLength="{rt}">{value}</text></g></svg>"##,
+                lx = left * 5,
+                rx = left * 10 + right * 5,
+                lt = (left - 10) * 10,
+                rt = (right - 10) * 10,
+            )),
+        }
+        svg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn badge<'a>(label: &'a str, value: &'a str, style: Style) -> Badge<'a> {
+        Badge {
+            label,
+            value,
+            color: "#4c1",
+            label_color: "#555",
+            style,
+        }
+    }
+
+    #[test]
+    fn widths_follow_verdana_metrics() {
+        // Verdana 11px: "views" = v 6.51 + i 3.02 + e 6.55 + w 9 + s 5.73 = 30.81 px;
+        // "1234" = 4 × 6.99 = 27.96 px; each side gets 5 px of padding on both ends.
+        assert!(
+            (text_width("views") - 30.81).abs() < 0.001,
+            "{}",
+            text_width("views")
+        );
+        assert!((text_width("1234") - 27.96).abs() < 0.001);
+        assert_eq!(badge("views", "1234", Style::Flat).widths(), (41, 38));
+        // Wide letters take more room than narrow ones of the same count.
+        assert!(text_width("WWWW") > 2.0 * text_width("iiii"));
+        // Non-ASCII: accented Latin from the table, CJK full width, emoji full width.
+        assert!((text_width("é") - text_width("e")).abs() < 0.01);
+        assert_eq!(text_width("日本"), 22.0);
+        assert_eq!(text_width("😀"), 11.0);
+        assert!(badge("訪問者", "5", Style::Flat).widths().0 >= 43);
+    }
+
+    #[test]
+    fn for_the_badge_is_taller_and_wider() {
+        let flat = badge("views", "12", Style::Flat);
+        let caps = badge("views", "12", Style::ForTheBadge);
+        assert!(caps.widths().0 > flat.widths().0);
+        assert!(caps.render().contains(r#"height="28""#));
+        assert!(caps.render().contains(">VIEWS<"));
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        let svg = badge("<script>alert('x')</script>", "a&b\"", Style::Flat).render();
+        assert!(!svg.contains("<script>"));
+        assert!(svg.contains("&lt;script&gt;alert(&apos;x&apos;)&lt;/script&gt;"));
+        assert!(svg.contains("a&amp;b&quot;"));
+    }
+
+    /// The rendered form is a format: pin it.
+    #[test]
+    fn snapshot_flat() {
+        let svg = badge("views", "1.2k", Style::Flat).render();
+        assert_eq!(
+            svg,
+            r##"<svg xmlns="http://www.w3.org/2000/svg" width="76" height="20" role="img" aria-label="views: 1.2k"><title>views: 1.2k</title><linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient><clipPath id="r"><rect width="76" height="20" rx="3" fill="#fff"/></clipPath><g clip-path="url(#r)"><rect width="41" height="20" fill="#555"/><rect x="41" width="35" height="20" fill="#4c1"/><rect width="76" height="20" fill="url(#s)"/></g><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" text-rendering="geometricPrecision" font-size="110"><text aria-hidden="true" x="205" y="150" fill="#010101" fill-opacity=".3" transform="scale(.1)" textLength="310">views</text><text x="205" y="140" transform="scale(.1)" textLength="310">views</text><text aria-hidden="true" x="585" y="150" fill="#010101" fill-opacity=".3" transform="scale(.1)" textLength="250">1.2k</text><text x="585" y="140" transform="scale(.1)" textLength="250">1.2k</text></g></svg>"##
+        );
+    }
+
+    #[test]
+    fn snapshot_flat_square_has_no_rounding_or_gradient() {
+        let svg = badge("likes", "7", Style::FlatSquare).render();
+        assert!(svg.contains(r#"rx="0""#));
+        assert!(!svg.contains("linearGradient"));
+    }
+
+    #[test]
+    fn colours_and_styles() {
+        assert_eq!(parse_color("brightgreen").unwrap(), "#4c1");
+        assert_eq!(parse_color("ABC").unwrap(), "#abc");
+        assert_eq!(parse_color("#00ff00").unwrap(), "#00ff00");
+        for bad in ["", "#12", "zzz", "red;", "#1234567", "url(x)"] {
+            assert_eq!(
+                parse_color(bad).unwrap_err().code(),
+                "INVALID_PARAMETER",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Style::parse(Some("flat-square")).unwrap(),
+            Style::FlatSquare
+        );
+        assert!(Style::parse(Some("plastic")).is_err());
+        assert!(check_label(&"x".repeat(65)).is_err());
+        assert!(check_label("a\u{0}").is_err());
+    }
+
+    #[test]
+    fn short_numbers() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1k"),
+            (1_234, "1.2k"),
+            (12_345, "12k"),
+            (999_999, "999k"),
+            (1_250_000, "1.2M"),
+            (3_000_000_000, "3B"),
+            (-4_500, "-4.5k"),
+        ] {
+            assert_eq!(format_count(n, true), text, "{n}");
+        }
+        assert_eq!(format_count(1_234, false), "1234");
+    }
+}
