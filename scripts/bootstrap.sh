@@ -36,6 +36,14 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
     || cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
+# The browser tests drive Debian's Chromium; playwright-core never downloads a browser.
+if [ ! -x /usr/bin/chromium ]; then
+  step "installing Debian's chromium (browser tests)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium \
+    || { echo "bootstrap: install Debian's chromium package (apt-get install chromium)" >&2; exit 1; }
+fi
+
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "installing npm packages"
   npm ci --no-audit --no-fund

@@ -334,3 +334,32 @@ describe("http", () => {
     assert.equal((await svc.request("GET", "/healthcheck")).status, 200);
   });
 });
+
+describe("openapi", () => {
+  test("GET /openapi.json documents every route, and each documented route exists", async () => {
+    const res = await svc.request("GET", "/openapi.json");
+    assert.equal(res.status, 200);
+    const doc = res.json;
+    assert.equal(doc.openapi, "3.1.0");
+    assert.ok(doc.components.schemas.Error);
+    const sample = (path) =>
+      path
+        .replace("{tenant_id}", MISSING)
+        .replace("{counter_id}", "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6c")
+        .replace("{page_id}", "home")
+        .replace("{n}", "3")
+        .replace("{field}", "stars")
+        .replace("{org}", "acme");
+    let operations = 0;
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(methods)) {
+        operations++;
+        if (path.startsWith("/orgs") || path.startsWith("/view")) continue; // off without GITHUB_ORGS
+        const answer = await svc.request(method.toUpperCase(), sample(path), { headers: admin });
+        assert.notEqual(errorCode(answer), "NOT_FOUND", `${method} ${path}`);
+        assert.notEqual(errorCode(answer), "METHOD_NOT_ALLOWED", `${method} ${path}`);
+      }
+    }
+    assert.ok(operations >= 30, `${operations} operations`);
+  });
+});

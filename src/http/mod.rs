@@ -5,6 +5,7 @@ pub mod body;
 pub mod context;
 pub mod cors;
 pub mod log;
+pub mod openapi;
 pub mod rate_limit;
 pub mod respond;
 pub mod router;

@@ -18,6 +18,7 @@ pub enum Access {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
+    OpenApi,
     CreateTenant,
     GetTenant(TenantId),
     UpdateTenant(TenantId),
@@ -186,6 +187,7 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
                 .post(Route::CreateCounter(t), Admin)
         }
         ["embed.js"] => Resource::at("/embed.js").get(Route::EmbedScript, Open),
+        ["openapi.json"] => Resource::at("/openapi.json").get(Route::OpenApi, Open),
         ["tenants", t, "pages", p, "badge.svg"] => {
             Resource::at("/tenants/{tenant_id}/pages/{page_id}/badge.svg")
                 .get(Route::PageBadge(tenant(t)?, page(p)?), Public)

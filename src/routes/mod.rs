@@ -46,6 +46,8 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         }
         Route::GitHubView(n, field) => github::view(ctx, &n, &field).await,
         Route::EmbedScript => embeds::script(ctx),
+        Route::OpenApi => respond::json(200, crate::http::openapi::document().to_string())
+            .or_internal("answering"),
         Route::CounterBadge(t, c) => embeds::counter_badge(ctx, t, c).await,
         Route::PageBadge(t, p) => embeds::page_badge(ctx, t, p).await,
     }
@@ -64,7 +66,8 @@ fn route_tenant(route: &Route) -> Option<String> {
         | Route::LegacyVisits(_)
         | Route::GitHub
         | Route::GitHubView(..)
-        | Route::EmbedScript => None,
+        | Route::EmbedScript
+        | Route::OpenApi => None,
         Route::CounterBadge(t, _) | Route::PageBadge(t, _) => Some(t.to_string()),
         Route::UpdateTenant(t)
         | Route::Visit(t, _)

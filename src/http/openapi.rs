@@ -1,0 +1,282 @@
+//! The OpenAPI 3.1 document, built from one table of operations. Tests tie the table
+//! to the router both ways: every documented operation resolves to its route, and every
+//! route variant names its documented operation (adding a variant without documenting it
+//! does not compile).
+
+use crate::http::router::Route;
+use serde_json::{json, Map, Value};
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    Public,
+    Admin,
+}
+
+/// One documented operation. Query parameters are `name: description`.
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub id: &'static str,
+    pub summary: &'static str,
+    pub auth: Auth,
+    pub query: &'static [(&'static str, &'static str)],
+    /// The request body's schema name, for operations that take JSON.
+    pub body: Option<&'static str>,
+    /// (status, schema name or "" for no body, content type).
+    pub ok: (u16, &'static str, &'static str),
+}
+
+const JSON: &str = "application/json";
+
+macro_rules! op {
+    ($method:literal $path:literal $id:literal $auth:ident, $summary:literal, query $query:expr, body $body:expr, ok $status:literal $schema:literal $ctype:expr) => {
+        Operation {
+            method: $method,
+            path: $path,
+            id: $id,
+            summary: $summary,
+            auth: Auth::$auth,
+            query: $query,
+            body: $body,
+            ok: ($status, $schema, $ctype),
+        }
+    };
+}
+
+pub const OPERATIONS: &[Operation] = &[
+    op!("get" "/healthz" "health" Public, "Service health", query &[], body None, ok 200 "Health" JSON),
+    op!("get" "/healthcheck" "healthcheck" Public, "Service health (GitHub cache clients)", query &[], body None, ok 200 "Health" JSON),
+    op!("get" "/openapi.json" "openapi" Public, "This document", query &[], body None, ok 200 "" JSON),
+    op!("post" "/tenants" "createTenant" Admin, "Create a tenant", query &[], body Some("NewTenant"), ok 201 "Tenant" JSON),
+    op!("get" "/tenants/{tenant_id}" "getTenant" Public, "Read a tenant", query &[], body None, ok 200 "Tenant" JSON),
+    op!("patch" "/tenants/{tenant_id}" "updateTenant" Admin, "Change a tenant's label or settings", query &[], body Some("TenantChanges"), ok 200 "Tenant" JSON),
+    op!("post" "/tenants/{tenant_id}" "createCounter" Admin, "Create a counter", query &[], body Some("NewCounter"), ok 201 "Counter" JSON),
+    op!("post" "/tenants/{tenant_id}/counters" "createCounterAlias" Admin, "Create a counter (alias)", query &[], body Some("NewCounter"), ok 201 "Counter" JSON),
+    op!("get" "/tenants/{tenant_id}/counters" "listCounters" Admin, "List a tenant's counters", query &[("limit", "1..=100, default 20"), ("cursor", "next_cursor of the previous page")], body None, ok 200 "CounterPage" JSON),
+    op!("get" "/tenants/{tenant_id}/{counter_id}" "getCounter" Public, "Read a counter", query &[], body None, ok 200 "Counter" JSON),
+    op!("get" "/tenants/{tenant_id}/counters/{counter_id}" "getCounterAlias" Public, "Read a counter (alias)", query &[], body None, ok 200 "Counter" JSON),
+    op!("post" "/tenants/{tenant_id}/{counter_id}/inc" "increment" Public, "Increment a counter (Idempotency-Key optional)", query &[("delta", "positive integer <= max_delta, default 1")], body None, ok 200 "Mutation" JSON),
+    op!("post" "/tenants/{tenant_id}/counters/{counter_id}/inc" "incrementAlias" Public, "Increment a counter (alias)", query &[("delta", "positive integer <= max_delta, default 1")], body None, ok 200 "Mutation" JSON),
+    op!("post" "/tenants/{tenant_id}/counters/{counter_id}/set" "setValue" Admin, "Set a counter's value", query &[], body Some("NewValue"), ok 200 "Mutation" JSON),
+    op!("get" "/tenants/{tenant_id}/{counter_id}/badge.svg" "counterBadge" Public, "A counter's SVG badge", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: increment first")], body None, ok 200 "" "image/svg+xml"),
+    op!("get" "/tenants/{tenant_id}/counters/{counter_id}/badge.svg" "counterBadgeAlias" Public, "A counter's SVG badge (alias)", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: increment first")], body None, ok 200 "" "image/svg+xml"),
+    op!("post" "/tenants/{tenant_id}/pages/{page_id}/visit" "visit" Public, "Count a visit", query &[], body None, ok 200 "Visit" JSON),
+    op!("get" "/tenants/{tenant_id}/pages/{page_id}" "getPage" Public, "Read a page's count", query &[], body None, ok 200 "Page" JSON),
+    op!("get" "/tenants/{tenant_id}/pages/{page_id}/history" "pageHistory" Public, "A page's visits by hour or day", query &[("from", "RFC 3339 or date"), ("to", "RFC 3339 or date"), ("granularity", "hour | day")], body None, ok 200 "History" JSON),
+    op!("get" "/tenants/{tenant_id}/pages/{page_id}/badge.svg" "pageBadge" Public, "A page's SVG badge", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: count a visit first")], body None, ok 200 "" "image/svg+xml"),
+    op!("get" "/embed.js" "embedScript" Public, "The embed script", query &[], body None, ok 200 "" "text/javascript"),
+    op!("post" "/api/v1/counter" "legacyCounterIncrement" Public, "Migration: increment the default counter", query &[], body None, ok 204 "" ""),
+    op!("get" "/api/v1/counter" "legacyCounterRead" Public, "Migration: read the default counter", query &[], body None, ok 200 "LegacyCount" JSON),
+    op!("get" "/web-counter/increment" "webCounterIncrement" Public, "Migration: count a visit on web-counter", query &[], body None, ok 200 "" "text/plain"),
+    op!("post" "/web-counter/increment" "webCounterIncrementPost" Public, "Migration: count a visit on web-counter", query &[], body None, ok 200 "" "text/plain"),
+    op!("get" "/web-counter/" "webCounterRead" Public, "Migration: read web-counter", query &[], body None, ok 200 "" "text/plain"),
+    op!("get" "/api/v1/visitor/getCounter" "visitorGetCounter" Public, "Migration: read web-counter", query &[], body None, ok 200 "" "text/plain"),
+    op!("post" "/visit/{page_id}" "legacyVisit" Public, "Migration: count a visit", query &[], body None, ok 200 "LegacyVisit" JSON),
+    op!("get" "/visits/{page_id}" "legacyVisits" Public, "Migration: read a page", query &[], body None, ok 200 "LegacyVisits" JSON),
+    op!("get" "/view/top/{n}/{field}" "githubView" Public, "Top N repositories of an org by a field", query &[("org", "required when several orgs are configured")], body None, ok 200 "" JSON),
+    op!("get" "/orgs/{org}" "githubPath" Public, "GitHub API paths: cached (/, /orgs/{org}, members, repos) or proxied (any other GET)", query &[], body None, ok 200 "" JSON),
+];
+
+/// The operation that documents a route: exhaustive, so a new route must be documented.
+pub fn operation_id(route: &Route) -> &'static str {
+    match route {
+        Route::Health => "health",
+        Route::OpenApi => "openapi",
+        Route::CreateTenant => "createTenant",
+        Route::GetTenant(_) => "getTenant",
+        Route::UpdateTenant(_) => "updateTenant",
+        Route::CreateCounter(_) => "createCounter",
+        Route::ListCounters(_) => "listCounters",
+        Route::GetCounter(..) => "getCounter",
+        Route::Increment(..) => "increment",
+        Route::SetValue(..) => "setValue",
+        Route::Visit(..) => "visit",
+        Route::GetPage(..) => "getPage",
+        Route::PageHistory(..) => "pageHistory",
+        Route::LegacyCounterIncrement => "legacyCounterIncrement",
+        Route::LegacyCounterRead => "legacyCounterRead",
+        Route::WebCounterIncrement => "webCounterIncrement",
+        Route::WebCounterRead => "webCounterRead",
+        Route::VisitorGetCounter => "visitorGetCounter",
+        Route::LegacyVisit(_) => "legacyVisit",
+        Route::LegacyVisits(_) => "legacyVisits",
+        Route::GitHub => "githubPath",
+        Route::GitHubView(..) => "githubView",
+        Route::EmbedScript => "embedScript",
+        Route::CounterBadge(..) => "counterBadge",
+        Route::PageBadge(..) => "pageBadge",
+    }
+}
+
+fn schemas() -> Value {
+    let string = json!({"type": "string"});
+    let int = json!({"type": "integer"});
+    let time = json!({"type": "string", "format": "date-time"});
+    let uuid = json!({"type": "string", "format": "uuid"});
+    let object = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    json!({
+        "Error": object(json!({"errors": {"type": "array", "items": object(json!({"code": string, "message": string}), &["code", "message"])}}), &["errors"]),
+        "Health": object(json!({"status": string, "version": string}), &["status"]),
+        "NewTenant": object(json!({"label": string, "page_auto_create": {"type": "boolean"}, "count_bots": {"type": "boolean"}}), &["label"]),
+        "TenantChanges": object(json!({"label": string, "page_auto_create": {"type": "boolean"}, "count_bots": {"type": "boolean"}}), &[]),
+        "Tenant": object(json!({"tenant_id": uuid, "label": string, "created_at": time, "updated_at": time, "page_auto_create": {"type": "boolean"}, "count_bots": {"type": "boolean"}}), &["tenant_id", "label", "created_at", "updated_at"]),
+        "NewCounter": object(json!({"label": string, "initial_value": int, "max_delta": {"type": "integer", "minimum": 1}}), &[]),
+        "NewValue": object(json!({"value": int}), &["value"]),
+        "Counter": object(json!({"counter_id": uuid, "tenant_id": uuid, "label": {"type": ["string", "null"]}, "value": int, "max_delta": int, "created_at": time, "updated_at": time}), &["counter_id", "tenant_id", "value", "max_delta"]),
+        "CounterPage": object(json!({"counters": {"type": "array", "items": {"$ref": "#/components/schemas/Counter"}}, "next_cursor": {"type": ["string", "null"]}}), &["counters", "next_cursor"]),
+        "Mutation": object(json!({"operation_id": uuid, "counter_id": uuid, "delta": int, "value": int, "replayed": {"type": "boolean"}, "updated_at": time}), &["operation_id", "counter_id", "delta", "value", "replayed", "updated_at"]),
+        "Visit": object(json!({"page_id": string, "count": int, "unique": {"type": "boolean"}}), &["page_id", "count", "unique"]),
+        "Page": object(json!({"page_id": string, "count": int, "uniques_today": int}), &["page_id", "count", "uniques_today"]),
+        "History": object(json!({"series": {"type": "array", "items": object(json!({"start": time, "visits": int, "uniques": int}), &["start", "visits", "uniques"])}}), &["series"]),
+        "LegacyCount": object(json!({"count": int}), &["count"]),
+        "LegacyVisit": object(json!({"status": string, "message": string}), &["status", "message"]),
+        "LegacyVisits": object(json!({"count": int, "served_via": string}), &["count", "served_via"]),
+    })
+}
+
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect()
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let mut parameters = path_parameters(op.path);
+        parameters.extend(
+            op.query.iter().map(|(name, d)| json!({"name": name, "in": "query", "description": d, "schema": {"type": "string"}})),
+        );
+        let (status, schema, ctype) = op.ok;
+        let ok = match (schema, ctype) {
+            (_, "") => json!({"description": "Done"}),
+            ("", ctype) => json!({"description": "OK", "content": {ctype: {}}}),
+            (schema, ctype) => {
+                json!({"description": "OK", "content": {ctype: {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+            }
+        };
+        let mut operation = json!({
+            "operationId": op.id,
+            "summary": op.summary,
+            "parameters": parameters,
+            "responses": {
+                status.to_string(): ok,
+                "4XX": {"description": "A contract error", "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        });
+        if let Some(body) = op.body {
+            operation["requestBody"] = json!({"required": true, "content": {JSON: {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+        }
+        if op.auth == Auth::Admin {
+            operation["security"] = json!([{"apiKey": []}, {"bearer": []}]);
+        }
+        let entry = paths.entry(op.path).or_insert_with(|| json!({}));
+        entry[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "edgecount", "version": env!("CARGO_PKG_VERSION"), "description": "Counters for the edge: counters, page views, embeds and a GitHub cache."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::router::{resolve, Method};
+
+    const SAMPLE_UUID: &str = "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b";
+
+    fn sample(path: &str) -> String {
+        path.replace("{tenant_id}", SAMPLE_UUID)
+            .replace("{counter_id}", "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6c")
+            .replace("{page_id}", "%2Fposts%2Fhello")
+            .replace("{n}", "3")
+            .replace("{field}", "stars")
+            .replace("{org}", "acme")
+    }
+
+    #[test]
+    fn every_documented_operation_is_routed_to_itself() {
+        for op in OPERATIONS {
+            let method = Method::parse(&op.method.to_ascii_uppercase());
+            let matched = resolve(&sample(op.path))
+                .and_then(|r| r.select(method))
+                .unwrap_or_else(|e| panic!("{} {}: {e}", op.method, op.path));
+            let documented_as = operation_id(&matched.route);
+            // Aliases document themselves apart but route to the same operation.
+            assert!(
+                op.id == documented_as || op.id.starts_with(documented_as),
+                "{} {} routes to {documented_as}",
+                op.method,
+                op.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_names_a_documented_operation() {
+        let ids: Vec<&str> = OPERATIONS.iter().map(|o| o.id).collect();
+        for path in [
+            "/healthz",
+            "/openapi.json",
+            "/tenants",
+            "/embed.js",
+            "/api/v1/counter",
+            "/web-counter/increment",
+            "/web-counter/",
+            "/api/v1/visitor/getCounter",
+            "/visit/x",
+            "/visits/x",
+            "/view/top/1/stars",
+            "/orgs/acme",
+            "/",
+        ]
+        .iter()
+        .map(|p| p.to_string())
+        .chain(OPERATIONS.iter().map(|o| sample(o.path)))
+        {
+            let resource = resolve(&path).unwrap();
+            for method in [Method::Get, Method::Post, Method::Patch] {
+                if let Ok(matched) = resource.clone().select(method) {
+                    let id = operation_id(&matched.route);
+                    assert!(ids.contains(&id), "{path}: {id} is not documented");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_every_schema_it_names() {
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let text = doc.to_string();
+        for name in text
+            .split("#/components/schemas/")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap_or(""))
+        {
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "missing schema {name}"
+            );
+        }
+        assert_eq!(
+            doc["paths"]["/tenants/{tenant_id}"]
+                .as_object()
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+}
