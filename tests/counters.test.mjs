@@ -20,7 +20,7 @@ describe("tenants", () => {
     assert.match(created.json.tenant_id, UUID_V7);
     assert.equal(created.json.label, "acme");
     assert.match(created.json.created_at, RFC3339);
-    assert.deepEqual(Object.keys(created.json).sort(), ["count_bots", "created_at", "label", "page_auto_create", "tenant_id", "updated_at"]);
+    assert.deepEqual(Object.keys(created.json).sort(), ["allowed_origins", "count_bots", "created_at", "label", "page_auto_create", "respect_dnt", "tenant_id", "updated_at"]);
     assert.equal(created.json.page_auto_create, false);
 
     const read = await svc.request("GET", `/tenants/${created.json.tenant_id}`);

@@ -22,12 +22,38 @@ impl AllowedOrigins {
         }
     }
 
+    /// A tenant's validated list.
+    pub fn from_list(origins: &[String]) -> Self {
+        if origins.iter().any(|o| o == "*") {
+            AllowedOrigins::Any
+        } else {
+            AllowedOrigins::Exactly(origins.to_vec())
+        }
+    }
+
     pub fn allows(&self, origin: &str) -> bool {
         match self {
             AllowedOrigins::Any => true,
             AllowedOrigins::Exactly(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
         }
     }
+}
+
+/// One origin as a tenant may list it: `scheme://host[:port]`, http or https, or `*`.
+pub fn parse_origin(raw: &str) -> Option<String> {
+    let origin = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    if origin == "*" {
+        return Some(origin);
+    }
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))?;
+    let ok = !rest.is_empty()
+        && rest.len() <= 253
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    ok.then_some(origin)
 }
 
 #[cfg(test)]
@@ -45,5 +71,28 @@ mod tests {
         assert!(!list.allows("null"));
         assert!(AllowedOrigins::parse("https://a.example,*").allows("https://x.example"));
         assert!(!AllowedOrigins::parse("").allows("https://a.example"));
+    }
+
+    #[test]
+    fn tenant_origins() {
+        assert_eq!(
+            parse_origin("https://Blog.Example/").as_deref(),
+            Some("https://blog.example")
+        );
+        assert_eq!(
+            parse_origin("http://localhost:8080").as_deref(),
+            Some("http://localhost:8080")
+        );
+        assert_eq!(parse_origin("*").as_deref(), Some("*"));
+        for bad in [
+            "",
+            "blog.example",
+            "ftp://x",
+            "https://x/path",
+            "https://",
+            "https://a b",
+        ] {
+            assert_eq!(parse_origin(bad), None, "{bad:?}");
+        }
     }
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 pub struct NewTenant {
     pub label: String,
     pub settings: TenantSettings,
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// `PATCH /tenants/{id}`: only what is given changes.
@@ -19,6 +20,9 @@ pub struct TenantChanges {
     pub label: Option<String>,
     pub page_auto_create: Option<bool>,
     pub count_bots: Option<bool>,
+    pub respect_dnt: Option<bool>,
+    /// `Some(None)` clears the list (back to `CORS_ALLOWED_ORIGINS`).
+    pub allowed_origins: Option<Option<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +37,15 @@ pub struct NewValue {
     pub value: i64,
 }
 
-const TENANT_FIELDS: [&str; 3] = ["label", "page_auto_create", "count_bots"];
+const TENANT_FIELDS: [&str; 5] = [
+    "label",
+    "page_auto_create",
+    "count_bots",
+    "respect_dnt",
+    "allowed_origins",
+];
+/// Origins one tenant may list.
+pub const MAX_ALLOWED_ORIGINS: usize = 20;
 
 impl NewTenant {
     pub fn parse(body: &[u8]) -> ApiResult<Self> {
@@ -42,10 +54,13 @@ impl NewTenant {
         let settings = TenantSettings {
             page_auto_create: fields.boolean("page_auto_create")?.unwrap_or(false),
             count_bots: fields.boolean("count_bots")?.unwrap_or(false),
+            respect_dnt: fields.boolean("respect_dnt")?.unwrap_or(false),
         };
+        let allowed_origins = fields.origins("allowed_origins")?.flatten();
         Ok(NewTenant {
             label: check_label(label)?,
             settings,
+            allowed_origins,
         })
     }
 }
@@ -57,6 +72,8 @@ impl TenantChanges {
             label: fields.string("label")?.map(check_label).transpose()?,
             page_auto_create: fields.boolean("page_auto_create")?,
             count_bots: fields.boolean("count_bots")?,
+            respect_dnt: fields.boolean("respect_dnt")?,
+            allowed_origins: fields.origins("allowed_origins")?,
         };
         if changes == TenantChanges::default() {
             return Err(ApiError::InvalidParameter(format!(
@@ -129,6 +146,29 @@ impl Fields {
     /// Absent and `null` both mean "not given".
     fn get(&self, field: &str) -> Option<&Value> {
         self.0.get(field).filter(|v| !v.is_null())
+    }
+
+    /// Absent: `None`; `null`: `Some(None)`; a list of origins: `Some(Some(list))`.
+    fn origins(&self, field: &str) -> ApiResult<Option<Option<Vec<String>>>> {
+        let invalid = || {
+            ApiError::InvalidParameter(format!(
+                "{field} must be null or a list of up to {MAX_ALLOWED_ORIGINS} origins like https://blog.example"
+            ))
+        };
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::Array(items)) if items.len() <= MAX_ALLOWED_ORIGINS => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .and_then(crate::domain::cors::parse_origin)
+                        .ok_or_else(invalid)
+                })
+                .collect::<ApiResult<Vec<_>>>()
+                .map(|list| Some(Some(list))),
+            Some(_) => Err(invalid()),
+        }
     }
 
     fn boolean(&self, field: &str) -> ApiResult<Option<bool>> {
@@ -219,9 +259,30 @@ mod tests {
             t.settings,
             TenantSettings {
                 page_auto_create: true,
-                count_bots: false
+                count_bots: false,
+                respect_dnt: false
             }
         );
+        let o = NewTenant::parse(br#"{"label":"a","allowed_origins":["https://Blog.example/"]}"#)
+            .unwrap();
+        assert_eq!(
+            o.allowed_origins,
+            Some(vec!["https://blog.example".to_string()])
+        );
+        assert_eq!(
+            code(NewTenant::parse(
+                br#"{"label":"a","allowed_origins":["blog.example"]}"#
+            )),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            code(NewTenant::parse(
+                br#"{"label":"a","allowed_origins":"https://a.example"}"#
+            )),
+            "INVALID_PARAMETER"
+        );
+        let cleared = TenantChanges::parse(br#"{"allowed_origins":null}"#).unwrap();
+        assert_eq!(cleared.allowed_origins, Some(None));
         assert_eq!(
             code(NewTenant::parse(br#"{"label":"a","count_bots":"yes"}"#)),
             "INVALID_PARAMETER"

@@ -12,6 +12,9 @@ pub struct Tenant {
     pub created_ms: u64,
     pub updated_ms: u64,
     pub settings: TenantSettings,
+    /// Origins whose pages may call the public routes; `None` defers to
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// What a tenant decides about its pages.
@@ -21,6 +24,8 @@ pub struct TenantSettings {
     pub page_auto_create: bool,
     /// Visits from bots count in `count` too.
     pub count_bots: bool,
+    /// A visit from a browser that sends `DNT: 1` is neither counted nor logged.
+    pub respect_dnt: bool,
 }
 
 #[derive(Serialize)]
@@ -31,6 +36,8 @@ struct TenantView<'a> {
     updated_at: String,
     page_auto_create: bool,
     count_bots: bool,
+    respect_dnt: bool,
+    allowed_origins: Option<&'a [String]>,
 }
 
 pub fn tenant_json(t: &Tenant) -> String {
@@ -41,6 +48,8 @@ pub fn tenant_json(t: &Tenant) -> String {
         updated_at: rfc3339(t.updated_ms),
         page_auto_create: t.settings.page_auto_create,
         count_bots: t.settings.count_bots,
+        respect_dnt: t.settings.respect_dnt,
+        allowed_origins: t.allowed_origins.as_deref(),
     })
 }
 
@@ -141,11 +150,13 @@ mod tests {
             settings: TenantSettings {
                 page_auto_create: true,
                 count_bots: false,
+                respect_dnt: false,
             },
+            allowed_origins: None,
         };
         assert_eq!(
             tenant_json(&t),
-            r#"{"tenant_id":"t1","label":"acme","created_at":"1970-01-01T00:00:00.000Z","updated_at":"1970-01-01T00:00:00.001Z","page_auto_create":true,"count_bots":false}"#
+            r#"{"tenant_id":"t1","label":"acme","created_at":"1970-01-01T00:00:00.000Z","updated_at":"1970-01-01T00:00:00.001Z","page_auto_create":true,"count_bots":false,"respect_dnt":false,"allowed_origins":null}"#
         );
         let s = CounterState {
             value: 3,

@@ -11,6 +11,7 @@ use crate::github::refresh::store_entry;
 use crate::github::single_flight::SingleFlight;
 use crate::github::upstream::{fetch_cached, Answer, Fetched};
 use crate::http::respond::{self, OrInternal};
+use crate::http::router::query_param;
 use crate::platform::now_ms;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
@@ -43,11 +44,7 @@ impl DurableObject for GitHubFetcher {
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
         let served = async {
             let config = config::get(&self.env)?;
-            let url = req.url().or_internal("fetcher url")?;
-            let path = url
-                .query_pairs()
-                .find(|(k, _)| k == "path")
-                .map(|(_, v)| v.into_owned());
+            let path = query_param(&req.inner().url(), "path");
             let path = path
                 .and_then(|p| CachedPath::of(&p, &config.github.orgs))
                 .ok_or(ApiError::NotFound)?;

@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::context::Ctx;
 use crate::http::log::RequestLog;
 use crate::http::router::{github_proxy, path_and_query, resolve, Access, Method};
-use crate::http::{cors, rate_limit, respond};
+use crate::http::{cors, rate_limit, respond, tenant_origins};
 use crate::platform::{new_uuid, now_ms};
 use crate::routes;
 use worker::{Env, Request, Response};
@@ -85,7 +85,13 @@ async fn serve(
     let path = path.to_string();
     *pattern = resource.pattern();
     let origin = req.headers().get("Origin").ok().flatten();
-    cors::check_origin(&config, origin.as_deref())?;
+    if let Some(origin) = origin.as_deref() {
+        let tenant_list = match resource.tenant() {
+            Some(tenant) => tenant_origins::of(env, &tenant).await,
+            None => None,
+        };
+        cors::check_origin(tenant_list.as_ref().unwrap_or(&config.cors), origin)?;
+    }
     let method = Method::parse(req.method().as_ref());
     if method == Method::Options {
         return cors::preflight(&resource).map_err(ApiError::internal);

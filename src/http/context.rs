@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::error::{ApiError, ApiResult};
 use std::rc::Rc;
-use worker::url::form_urlencoded;
 use worker::{Env, Request};
 
 pub struct Ctx<'a> {

@@ -1,6 +1,6 @@
 //! CORS: which origins may call from a browser, and the headers that say so.
 
-use crate::config::Config;
+use crate::domain::cors::AllowedOrigins;
 use crate::error::{ApiError, ApiResult};
 use crate::http::router::Resource;
 use worker::{Headers, Response};
@@ -10,12 +10,13 @@ const EXPOSED_HEADERS: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, Retry-A
 
 /// A browser request from an origin that is not allowed is refused before it does
 /// anything: hiding the answer is not enough when the request itself counts.
-pub fn check_origin(config: &Config, origin: Option<&str>) -> ApiResult<()> {
-    match origin {
-        Some(o) if !config.cors.allows(o) => {
-            Err(ApiError::Forbidden(format!("Origin {o} is not allowed")))
-        }
-        _ => Ok(()),
+pub fn check_origin(allowed: &AllowedOrigins, origin: &str) -> ApiResult<()> {
+    if allowed.allows(origin) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "Origin {origin} is not allowed"
+        )))
     }
 }
 

@@ -9,3 +9,4 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod respond;
 pub mod router;
+pub mod tenant_origins;

@@ -130,6 +130,28 @@ impl Resource {
         allow
     }
 
+    /// The tenant this path belongs to, if any (every route of one path shares it).
+    pub fn tenant(&self) -> Option<TenantId> {
+        [&self.get, &self.post, &self.patch]
+            .into_iter()
+            .flatten()
+            .find_map(|(route, _)| match route {
+                Route::GetTenant(t)
+                | Route::UpdateTenant(t)
+                | Route::CreateCounter(t)
+                | Route::ListCounters(t)
+                | Route::GetCounter(t, _)
+                | Route::Increment(t, _)
+                | Route::SetValue(t, _)
+                | Route::Visit(t, _)
+                | Route::GetPage(t, _)
+                | Route::PageHistory(t, _)
+                | Route::CounterBadge(t, _)
+                | Route::PageBadge(t, _) => Some(*t),
+                _ => None,
+            })
+    }
+
     /// True when some method of this path is callable from browsers.
     pub fn is_public(&self) -> bool {
         [&self.get, &self.post, &self.patch]
@@ -257,6 +279,14 @@ pub fn path_and_query(url: &str) -> (&str, Option<&str>) {
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
     }
+}
+
+/// One decoded query parameter of an absolute URL (the first, if repeated).
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let (_, query) = path_and_query(url);
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 #[cfg(test)]
@@ -508,6 +538,16 @@ mod tests {
     fn publicness_drives_cors() {
         assert!(resolve(&format!("/tenants/{T}")).unwrap().is_public());
         assert!(!resolve("/tenants").unwrap().is_public());
+    }
+
+    #[test]
+    fn reads_query_parameters() {
+        assert_eq!(
+            query_param("https://x/a?path=%2Forgs%2Facme&b=2", "path").as_deref(),
+            Some("/orgs/acme")
+        );
+        assert_eq!(query_param("https://x/a?b=2", "path"), None);
+        assert_eq!(query_param("https://x/a", "path"), None);
     }
 
     #[test]

@@ -110,6 +110,15 @@ impl PageObject {
             }
             PageCall::Visit { visitor, .. } => {
                 self.refresh_settings(now).await?;
+                if self.with_live(|l| visitor.dnt && l.settings.respect_dnt)? {
+                    // The tenant honours Do Not Track: show the count, record nothing.
+                    self.batch.settled().await?;
+                    let body = self.with_live(|l| {
+                        serde_json::json!({"page_id": l.page.page_id, "count": l.page.count, "unique": false})
+                            .to_string()
+                    })?;
+                    return respond::json(200, body).or_internal("answering");
+                }
                 let salt = self.salt_for(day_of(now)).await;
                 let body =
                     self.with_live(|live| record_visit(live, &visitor, salt.as_deref(), now))?;

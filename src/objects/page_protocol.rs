@@ -13,6 +13,9 @@ pub struct Visitor {
     pub referrer_host: Option<String>,
     pub country: Option<String>,
     pub agent: AgentClass,
+    /// The browser sent `DNT: 1`.
+    #[serde(default)]
+    pub dnt: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! in the client's favour, which is the right way to fail for a courtesy limit.
 
 use crate::domain::rate_limit::{RatePolicy, Window};
+use crate::http::router::query_param;
 use crate::platform::now_ms;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -23,13 +24,8 @@ impl DurableObject for RateLimiter {
 
     /// `/admit?class=get&limit=30&window_ms=60000` → `allowed remaining retry_after`.
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
-        let url = req.url()?;
-        let param = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default()
-        };
+        let url = req.inner().url();
+        let param = |name: &str| query_param(&url, name).unwrap_or_default();
         let policy = RatePolicy {
             limit: param("limit").parse().unwrap_or(0),
             window_ms: param("window_ms").parse().unwrap_or(60_000),

@@ -40,8 +40,9 @@ async fn default_tenant(ctx: &Ctx<'_>) -> ApiResult<TenantId> {
         updated_ms: now,
         settings: TenantSettings {
             page_auto_create: true,
-            count_bots: false,
+            ..TenantSettings::default()
         },
+        allowed_origins: None,
     };
     let tenant = tenants::find_or_create_by_label(&store::database(ctx.env)?, &template).await?;
     let id = TenantId::parse(&tenant.tenant_id)?;

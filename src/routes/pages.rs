@@ -97,6 +97,7 @@ pub async fn record_visit(
         user_agent: user_agent.unwrap_or_default(),
         referrer_host: referrer_host(ctx.header("Referer").as_deref()),
         country: country(ctx.req.cf().and_then(|cf| cf.country()).as_deref()),
+        dnt: ctx.header("DNT").as_deref().map(str::trim) == Some("1"),
     };
     let call = PageCall::Visit {
         tenant: tenant.to_string(),

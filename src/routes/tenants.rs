@@ -26,6 +26,7 @@ pub async fn create(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
         created_ms: now,
         updated_ms: now,
         settings: new.settings,
+        allowed_origins: new.allowed_origins,
     };
     let answer = Answer {
         status: 201,
@@ -64,5 +65,6 @@ pub async fn update(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
             _ => e,
         })?;
     let updated = updated.ok_or(ApiError::TenantNotFound)?;
+    crate::http::tenant_origins::forget(&tenant);
     respond::json(200, tenant_json(&updated)).or_internal("answering")
 }

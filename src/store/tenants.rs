@@ -10,7 +10,8 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
-const COLUMNS: &str = "id, label, created_ms, updated_ms, page_auto_create, count_bots";
+const COLUMNS: &str =
+    "id, label, created_ms, updated_ms, page_auto_create, count_bots, respect_dnt, allowed_origins";
 
 #[derive(Deserialize)]
 struct Row {
@@ -20,6 +21,9 @@ struct Row {
     updated_ms: u64,
     page_auto_create: u8,
     count_bots: u8,
+    respect_dnt: u8,
+    /// A JSON list, or NULL.
+    allowed_origins: Option<String>,
 }
 
 impl From<Row> for Tenant {
@@ -32,7 +36,12 @@ impl From<Row> for Tenant {
             settings: TenantSettings {
                 page_auto_create: r.page_auto_create == 1,
                 count_bots: r.count_bots == 1,
+                respect_dnt: r.respect_dnt == 1,
             },
+            // Written by this module from a validated list; unreadable means none.
+            allowed_origins: r
+                .allowed_origins
+                .and_then(|json| serde_json::from_str(&json).ok()),
         }
     }
 }
@@ -41,8 +50,14 @@ fn flag(b: bool) -> JsValue {
     int(u8::from(b))
 }
 
+fn origins_json(origins: Option<&Vec<String>>) -> JsValue {
+    origins
+        .and_then(|list| serde_json::to_string(list).ok())
+        .map_or(JsValue::NULL, |json| JsValue::from(json.as_str()))
+}
+
 fn insert_sql(verb: &str) -> String {
-    format!("{verb} INTO tenants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+    format!("{verb} INTO tenants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
 }
 
 fn bind_insert(statement: D1PreparedStatement, t: &Tenant) -> ApiResult<D1PreparedStatement> {
@@ -54,6 +69,8 @@ fn bind_insert(statement: D1PreparedStatement, t: &Tenant) -> ApiResult<D1Prepar
             int(t.updated_ms),
             flag(t.settings.page_auto_create),
             flag(t.settings.count_bots),
+            flag(t.settings.respect_dnt),
+            origins_json(t.allowed_origins.as_ref()),
         ])
         .or_internal("binding a tenant insert")
 }
@@ -105,7 +122,9 @@ pub async fn update(
     let statement = db
         .prepare(format!(
             "UPDATE tenants SET label = COALESCE(?2, label), page_auto_create = COALESCE(?3, page_auto_create),
-             count_bots = COALESCE(?4, count_bots), updated_ms = ?5 WHERE id = ?1 RETURNING {COLUMNS}"
+             count_bots = COALESCE(?4, count_bots), respect_dnt = COALESCE(?6, respect_dnt),
+             allowed_origins = CASE WHEN ?7 THEN ?8 ELSE allowed_origins END,
+             updated_ms = ?5 WHERE id = ?1 RETURNING {COLUMNS}"
         ))
         .bind(&[
             id.to_string().into(),
@@ -113,6 +132,9 @@ pub async fn update(
             optional_flag(changes.page_auto_create),
             optional_flag(changes.count_bots),
             int(now_ms),
+            optional_flag(changes.respect_dnt),
+            flag(changes.allowed_origins.is_some()),
+            origins_json(changes.allowed_origins.as_ref().and_then(Option::as_ref)),
         ])
         .or_internal("binding a tenant update")?;
     first(statement).await

@@ -1,0 +1,60 @@
+//! Which origins a tenant lets call its public routes, cached per isolate for a minute:
+//! only browser requests (those with an `Origin`) ask, and at most once a minute per
+//! tenant. A change through this isolate's PATCH applies at once; other isolates see it
+//! within the minute.
+
+use crate::domain::cors::AllowedOrigins;
+use crate::domain::ids::TenantId;
+use crate::http::log;
+use crate::platform::now_ms;
+use crate::store;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use worker::Env;
+
+const TTL_MS: u64 = 60_000;
+const MAX_ENTRIES: usize = 10_000;
+
+thread_local! {
+    static CACHE: RefCell<HashMap<TenantId, (u64, Option<AllowedOrigins>)>> = RefCell::new(HashMap::new());
+}
+
+/// The tenant's own list, or `None` when it defers to `CORS_ALLOWED_ORIGINS` (or is
+/// unknown, or D1 could not say).
+pub async fn of(env: &Env, tenant: &TenantId) -> Option<AllowedOrigins> {
+    let now = now_ms();
+    let cached = CACHE.with(|c| {
+        c.borrow()
+            .get(tenant)
+            .filter(|(at, _)| now.saturating_sub(*at) < TTL_MS)
+            .cloned()
+    });
+    if let Some((_, origins)) = cached {
+        return origins;
+    }
+    let found = match store::database(env) {
+        Ok(db) => store::tenants::find(&db, tenant).await,
+        Err(e) => Err(e),
+    };
+    let origins = match found {
+        Ok(tenant) => tenant
+            .and_then(|t| t.allowed_origins)
+            .map(|list| AllowedOrigins::from_list(&list)),
+        Err(e) => {
+            log::failure("tenant origins", &e);
+            return None;
+        }
+    };
+    CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= MAX_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(*tenant, (now, origins.clone()));
+    });
+    origins
+}
+
+pub fn forget(tenant: &TenantId) {
+    CACHE.with(|c| c.borrow_mut().remove(tenant));
+}
