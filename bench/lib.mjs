@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { root } from "../tests/helpers/worker.mjs";
+export { edgecountOptions } from "../tests/helpers/worker.mjs";
 
 export function ensureWrk() {
   if (spawnSync("wrk", ["--version"]).error === undefined) return;
@@ -39,17 +39,6 @@ export function buildFixture(dir) {
   const run = spawnSync(join(cargoBin, "worker-build"), ["--release"], { cwd: dir, env, stdio: ["ignore", "ignore", "inherit"] });
   if (run.status !== 0) throw new Error(`bench: building ${dir} failed`);
   return join(dir, "build", "index.js");
-}
-
-export function edgecountOptions(vars) {
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
-  return {
-    ...workerOptions,
-    name: "edgecount",
-    scriptPath: join(root, "build", "index.js"),
-    modules: true,
-    bindings: { ...workerOptions.bindings, ...vars },
-  };
 }
 
 /** Installs a trigger that counts every write of a counter's value into D1. */

@@ -10,21 +10,21 @@ export const root = resolve(import.meta.dirname, "..", "..");
 export const ADMIN_KEY = "test-admin-key";
 export const admin = { "X-API-Key": ADMIN_KEY };
 
-function workerOptions(vars) {
+/** The built Worker with wrangler.toml's bindings, and `vars` over its vars. */
+export function edgecountOptions(vars) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
   return {
     ...workerOptions,
     name: "edgecount",
     scriptPath: join(root, "build", "index.js"),
     modules: true,
-    bindings: {
-      ...workerOptions.bindings,
-      ADMIN_API_KEY: ADMIN_KEY,
-      FLUSH_INTERVAL_MS: "200",
-      RATE_LIMIT_WINDOW_SECONDS: "0",
-      ...vars,
-    },
+    bindings: { ...workerOptions.bindings, ...vars },
   };
+}
+
+/** Tests' defaults: a known admin key, fast flushes, no rate limit unless asked. */
+function workerOptions(vars) {
+  return edgecountOptions({ ADMIN_API_KEY: ADMIN_KEY, FLUSH_INTERVAL_MS: "200", RATE_LIMIT_WINDOW_SECONDS: "0", ...vars });
 }
 
 /** Applies migrations/*.sql not yet recorded in d1_migrations (wrangler's own table). */
