@@ -1,20 +1,14 @@
 //! Concurrent requests for the same key share one piece of work: the first runs it, the
 //! rest wait for its result. Pure (no `worker` import).
 
+use crate::shared_result::SharedResult;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
-
-struct Flight<V> {
-    result: RefCell<Option<V>>,
-    waiting: RefCell<Vec<Waker>>,
-}
 
 pub struct SingleFlight<V> {
-    flights: RefCell<HashMap<String, Rc<Flight<V>>>>,
+    flights: RefCell<HashMap<String, Rc<SharedResult<V>>>>,
 }
 
 impl<V> Default for SingleFlight<V> {
@@ -30,36 +24,16 @@ impl<V: Clone> SingleFlight<V> {
     pub async fn run<F: Future<Output = V>>(&self, key: &str, work: impl FnOnce() -> F) -> V {
         let existing = self.flights.borrow().get(key).cloned();
         if let Some(flight) = existing {
-            return Wait(flight).await;
+            return flight.wait().await;
         }
-        let flight = Rc::new(Flight {
-            result: RefCell::new(None),
-            waiting: RefCell::new(Vec::new()),
-        });
+        let flight = SharedResult::new();
         self.flights
             .borrow_mut()
             .insert(key.to_string(), flight.clone());
         let result = work().await;
         self.flights.borrow_mut().remove(key);
-        *flight.result.borrow_mut() = Some(result.clone());
-        for waker in flight.waiting.borrow_mut().drain(..) {
-            waker.wake();
-        }
+        flight.set(result.clone());
         result
-    }
-}
-
-struct Wait<V>(Rc<Flight<V>>);
-
-impl<V: Clone> Future for Wait<V> {
-    type Output = V;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
-        if let Some(result) = self.0.result.borrow().as_ref() {
-            return Poll::Ready(result.clone());
-        }
-        self.0.waiting.borrow_mut().push(cx.waker().clone());
-        Poll::Pending
     }
 }
 
@@ -67,8 +41,10 @@ impl<V: Clone> Future for Wait<V> {
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::pin::Pin;
     use std::sync::Arc;
     use std::task::Wake;
+    use std::task::{Context, Poll, Waker};
 
     struct Noop;
     impl Wake for Noop {
