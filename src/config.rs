@@ -1,8 +1,9 @@
 //! The service's settings, read once per isolate from vars and secrets into typed values.
 //! Parsing takes a lookup function, so every default and rejection is tested natively.
 
+use crate::domain::budget::RatePolicy;
+use crate::domain::client::ClientKey;
 use crate::domain::cors::AllowedOrigins;
-use crate::domain::rate_limit::RatePolicy;
 use crate::error::{ApiError, ApiResult};
 use std::rc::Rc;
 
@@ -10,14 +11,27 @@ use std::rc::Rc;
 pub struct Config {
     pub admin_api_key: Option<String>,
     pub flush_interval_ms: u64,
-    pub rate_limit_post: RatePolicy,
-    pub rate_limit_get: RatePolicy,
+    /// Counting requests per client per counted object per window (`RATE_LIMIT_POST`,
+    /// `RATE_LIMIT_WINDOW_SECONDS`; a window of 0 turns budgets off).
+    pub budget: RatePolicy,
+    /// Counted views per badge per window from image proxies, which fetch for every
+    /// viewer from one address (`RATE_LIMIT_PROXY`).
+    pub proxy_budget: RatePolicy,
     pub cors: AllowedOrigins,
-    /// One JSON line per request (`REQUEST_LOG`, default on). Failures are logged
-    /// whatever this says.
-    pub request_log: bool,
+    /// Which requests get a JSON log line (`REQUEST_LOG`).
+    pub request_log: LogMode,
+    /// A request slower than this is logged as slow (`SLOW_REQUEST_MS`).
+    pub slow_request_ms: u64,
     /// Pages a tenant may create by visiting them (`MAX_PAGES_PER_TENANT`).
     pub max_pages_per_tenant: u64,
+    /// Pages a tenant may create by visiting them per hour (`PAGE_CREATE_PER_HOUR`).
+    pub page_create_per_hour: u64,
+    /// Expired visit rows one retention step moves into daily totals
+    /// (`RETENTION_BATCH_ROWS`).
+    pub retention_batch_rows: u64,
+    /// How long one retention run may work before leaving the rest to the next
+    /// (`RETENTION_RUN_SECONDS`; 0: one step per run).
+    pub retention_run_seconds: u64,
     /// Visit rows older than this are deleted by the scheduled cleanup.
     pub visit_retention_days: u64,
     /// The tenant the migration routes act on (`DEFAULT_TENANT_LABEL`).
@@ -25,6 +39,43 @@ pub struct Config {
     pub github: GitHubConfig,
     /// The cron expression that runs retention; every other cron refreshes GitHub.
     pub retention_cron: String,
+    /// A failure to inject, so tests can prove through the real runtime what happens
+    /// when storage fails (`EDGECOUNT_FAULT`; never set in production).
+    pub fault: Option<Fault>,
+}
+
+/// Failures the test suite injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A write batch fails after its first statement.
+    BatchWrite,
+    /// Arming an object's alarm fails.
+    ArmAlarm,
+}
+
+/// Which requests the Worker writes a JSON line for. The platform's invocation log
+/// (`[observability]`) already records every request; a line of ours costs a log event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogMode {
+    /// Errors (5xx), refusals worth seeing (401, 403, 429) and slow requests.
+    Notable,
+    /// Every request.
+    All,
+    /// Errors only.
+    Errors,
+}
+
+impl LogMode {
+    /// Whether a request that answered `status` after `duration_ms` gets a line.
+    pub fn wants(self, status: u16, duration_ms: u64, slow_ms: u64) -> bool {
+        let error = status >= 500;
+        let refusal = matches!(status, 401 | 403 | 429);
+        match self {
+            LogMode::All => true,
+            LogMode::Notable => error || refusal || duration_ms >= slow_ms,
+            LogMode::Errors => error,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +100,15 @@ impl GitHubConfig {
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 2_000;
 
 impl Config {
+    /// The budget a client spends: image proxies share the proxy budget.
+    pub fn budget_for(&self, client: &ClientKey) -> RatePolicy {
+        if client.is_proxy() {
+            self.proxy_budget
+        } else {
+            self.budget
+        }
+    }
+
     /// `lookup(name)` answers a var or secret. A malformed number is an error naming the
     /// variable: a typo in configuration should stop the service loudly, not quietly
     /// fall back to a default.
@@ -66,7 +126,7 @@ impl Config {
         let window_ms = number("RATE_LIMIT_WINDOW_SECONDS", 60, 86_400)? * 1000;
         let policy = |name: &str, default: u64| -> Result<RatePolicy, String> {
             Ok(RatePolicy {
-                limit: number(name, default, 1_000_000)? as u32,
+                limit: number(name, default, 1_000_000_000)? as u32,
                 window_ms,
             })
         };
@@ -77,14 +137,26 @@ impl Config {
         Ok(Config {
             admin_api_key: lookup("ADMIN_API_KEY").filter(|k| !k.trim().is_empty()),
             flush_interval_ms,
-            rate_limit_post: policy("RATE_LIMIT_POST", 10)?,
-            rate_limit_get: policy("RATE_LIMIT_GET", 30)?,
+            budget: policy("RATE_LIMIT_POST", 10)?,
+            proxy_budget: policy("RATE_LIMIT_PROXY", 600)?,
             request_log: match lookup("REQUEST_LOG").as_deref().map(str::trim) {
-                None | Some("") | Some("on") => true,
-                Some("off") => false,
-                Some(other) => return Err(format!("REQUEST_LOG must be on or off, got {other:?}")),
+                None | Some("") | Some("notable") => LogMode::Notable,
+                Some("all") | Some("on") => LogMode::All,
+                Some("errors") | Some("off") => LogMode::Errors,
+                Some(other) => {
+                    return Err(format!(
+                        "REQUEST_LOG must be notable, all or errors, got {other:?}"
+                    ))
+                }
             },
+            slow_request_ms: number("SLOW_REQUEST_MS", 1_000, 600_000)?,
             max_pages_per_tenant: number("MAX_PAGES_PER_TENANT", 10_000, 100_000_000)?,
+            page_create_per_hour: number("PAGE_CREATE_PER_HOUR", 600, 100_000_000)?,
+            retention_batch_rows: match number("RETENTION_BATCH_ROWS", 10_000, 1_000_000)? {
+                0 => return Err("RETENTION_BATCH_ROWS must be at least 1".into()),
+                rows => rows,
+            },
+            retention_run_seconds: number("RETENTION_RUN_SECONDS", 600, 840)?,
             visit_retention_days: match number("VISIT_RETENTION_DAYS", 400, 36_500)? {
                 0 => return Err("VISIT_RETENTION_DAYS must be at least 1".into()),
                 days => days,
@@ -116,6 +188,12 @@ impl Config {
                 timeout_ms: number("GITHUB_TIMEOUT_MS", 10_000, 60_000)?.max(1),
             },
             retention_cron: lookup("RETENTION_CRON").unwrap_or_else(|| "17 3 * * *".into()),
+            fault: match lookup("EDGECOUNT_FAULT").as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some("batch-write") => Some(Fault::BatchWrite),
+                Some("arm-alarm") => Some(Fault::ArmAlarm),
+                Some(other) => return Err(format!("EDGECOUNT_FAULT: unknown fault {other:?}")),
+            },
             cors: AllowedOrigins::parse(
                 &lookup("CORS_ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()),
             ),
@@ -166,22 +244,27 @@ mod tests {
         assert_eq!(c.admin_api_key, None);
         assert_eq!(c.flush_interval_ms, 2_000);
         assert_eq!(
-            c.rate_limit_post,
+            c.budget,
             RatePolicy {
                 limit: 10,
                 window_ms: 60_000
             }
         );
         assert_eq!(
-            c.rate_limit_get,
+            c.proxy_budget,
             RatePolicy {
-                limit: 30,
+                limit: 600,
                 window_ms: 60_000
             }
         );
         assert_eq!(c.cors, AllowedOrigins::Any);
-        assert!(c.request_log);
+        assert_eq!(c.request_log, LogMode::Notable);
+        assert_eq!(c.slow_request_ms, 1_000);
         assert_eq!(c.max_pages_per_tenant, 10_000);
+        assert_eq!(c.page_create_per_hour, 600);
+        assert_eq!(c.retention_batch_rows, 10_000);
+        assert_eq!(c.retention_run_seconds, 600);
+        assert_eq!(c.fault, None);
         assert_eq!(c.visit_retention_days, 400);
         assert_eq!(c.default_tenant_label, "default");
         assert!(!c.github.enabled());
@@ -203,12 +286,30 @@ mod tests {
     }
 
     #[test]
-    fn request_log_switch() {
-        assert!(!parse(&[("REQUEST_LOG", "off")]).unwrap().request_log);
-        assert!(parse(&[("REQUEST_LOG", "on")]).unwrap().request_log);
+    fn request_log_modes() {
+        let mode = |v: &str| parse(&[("REQUEST_LOG", v)]).unwrap().request_log;
+        assert_eq!(mode("all"), LogMode::All);
+        assert_eq!(mode("on"), LogMode::All);
+        assert_eq!(mode("errors"), LogMode::Errors);
+        assert_eq!(mode("off"), LogMode::Errors);
         assert!(parse(&[("REQUEST_LOG", "maybe")])
             .unwrap_err()
             .contains("REQUEST_LOG"));
+    }
+
+    #[test]
+    fn notable_requests_are_errors_refusals_and_slow_ones() {
+        let notable = |status, ms| LogMode::Notable.wants(status, ms, 1_000);
+        assert!(!notable(200, 5));
+        assert!(!notable(404, 5), "a miss is not worth a line");
+        assert!(!notable(400, 5));
+        for status in [401, 403, 429, 500, 502] {
+            assert!(notable(status, 5), "{status}");
+        }
+        assert!(notable(200, 1_000), "slow");
+        assert!(LogMode::All.wants(200, 1, 1_000));
+        assert!(!LogMode::Errors.wants(429, 1, 1_000));
+        assert!(LogMode::Errors.wants(503, 1, 1_000));
     }
 
     #[test]
@@ -217,16 +318,16 @@ mod tests {
             ("ADMIN_API_KEY", "k"),
             ("FLUSH_INTERVAL_MS", "250"),
             ("RATE_LIMIT_POST", "3"),
-            ("RATE_LIMIT_GET", " 4 "),
+            ("RATE_LIMIT_PROXY", " 4 "),
             ("RATE_LIMIT_WINDOW_SECONDS", "0"),
             ("CORS_ALLOWED_ORIGINS", "https://a.example"),
         ])
         .unwrap();
         assert_eq!(c.admin_api_key.as_deref(), Some("k"));
         assert_eq!(c.flush_interval_ms, 250);
-        assert_eq!(c.rate_limit_post.limit, 3);
-        assert_eq!(c.rate_limit_get.limit, 4);
-        assert!(!c.rate_limit_post.is_enabled());
+        assert_eq!(c.budget.limit, 3);
+        assert_eq!(c.proxy_budget.limit, 4);
+        assert!(!c.budget.is_enabled());
         assert!(!c.cors.allows("https://b.example"));
         assert_eq!(
             parse(&[("ADMIN_API_KEY", "  ")]).unwrap().admin_api_key,
@@ -241,6 +342,8 @@ mod tests {
             ("FLUSH_INTERVAL_MS", "0"),
             ("RATE_LIMIT_POST", "-1"),
             ("RATE_LIMIT_WINDOW_SECONDS", "999999"),
+            ("PAGE_CREATE_PER_HOUR", "many"),
+            ("RETENTION_BATCH_ROWS", "0"),
         ] {
             let err = parse(&[(name, value)]).unwrap_err();
             assert!(err.contains(name), "{err}");

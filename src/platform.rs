@@ -1,7 +1,9 @@
-//! The runtime's clock and randomness, handed to the domain as plain values.
+//! The runtime's clock, randomness and regular expressions, handed to the domain as plain
+//! values and functions.
 
 use crate::domain::ids::uuid_v7;
 use crate::error::{ApiError, ApiResult};
+use worker::js_sys;
 
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
@@ -16,4 +18,16 @@ pub fn random_bytes<const N: usize>() -> ApiResult<[u8; N]> {
 /// A fresh UUIDv7 string, for request ids where a typed id is not needed.
 pub fn new_uuid() -> ApiResult<String> {
     Ok(uuid_v7(now_ms(), random_bytes()?).hyphenated().to_string())
+}
+
+thread_local! {
+    /// isbot's pattern, compiled once per isolate by the runtime's own regular
+    /// expression engine (the pattern needs look-behind).
+    static BOT_LIST: js_sys::RegExp =
+        js_sys::RegExp::new(crate::domain::bot_patterns::ISBOT_PATTERN, "i");
+}
+
+/// Whether isbot's maintained patterns match a user agent.
+pub fn in_bot_list(user_agent: &str) -> bool {
+    BOT_LIST.with(|pattern| pattern.test(user_agent))
 }

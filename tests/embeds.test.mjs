@@ -35,7 +35,7 @@ describe("badges", () => {
     assert.match(short.text, /fill="#123456"/);
   });
 
-  test("inc=1 counts first; labels are escaped; bad parameters are 400", async () => {
+  test("inc=1 counts first; labels are escaped; bad parameters render an error badge and count nothing", async () => {
     const inc = await svc.request("GET", `/tenants/${tenant}/${counter}/badge.svg?inc=1&label=%3Cscript%3Ealert(1)%3C%2Fscript%3E`);
     assert.equal(inc.status, 200);
     assert.ok(!inc.text.includes("<script>"));
@@ -45,10 +45,13 @@ describe("badges", () => {
     assert.match(page.text, /aria-label="views: 1"/);
     const read = await svc.request("GET", `/tenants/${tenant}/pages/%2Fnever/badge.svg`);
     assert.match(read.text, /aria-label="views: 0"/, "an unvisited page reads 0");
-    for (const q of ["color=notacolor", "label_color=%23ggg", "style=plastic", "format=tiny", "inc=2", `label=${"x".repeat(65)}`]) {
-      const res = await svc.request("GET", `/tenants/${tenant}/${counter}/badge.svg?${q}`);
-      assert.equal(res.status, 400, q);
-      assert.equal(errorCode(res), "INVALID_PARAMETER", q);
+    for (const q of ["color=notacolor", "label_color=%23ggg", "style=plastic", "format=tiny", "inc=2", `label=${"x".repeat(129)}`]) {
+      // Every parameter is checked before anything counts, so inc=1 with a bad one counts nothing.
+      const res = await svc.request("GET", `/tenants/${tenant}/${counter}/badge.svg?inc=1&${q}`);
+      assert.equal(res.status, 200, q);
+      assert.match(res.headers.get("content-type"), /^image\/svg\+xml/, q);
+      assert.equal(res.headers.get("x-edgecount-error"), "INVALID_PARAMETER", q);
+      assert.match(res.text, /aria-label="edgecount: invalid parameter"/, q);
     }
     assert.equal((await svc.request("GET", `/tenants/${tenant}/${counter}`)).json.value, 1235, "refused badges count nothing");
   });
@@ -92,7 +95,7 @@ describe("tenant settings for embeds", () => {
     const path = `/tenants/${t}/pages/home/visit`;
     assert.equal((await svc.request("POST", path, { headers: browser })).json.count, 1);
     const ignored = await svc.request("POST", path, { headers: { ...browser, DNT: "1" } });
-    assert.deepEqual(ignored.json, { page_id: "home", count: 1, unique: false });
+    assert.deepEqual(ignored.json, { page_id: "home", count: 1, unique: false, counted: false, reason: "dnt" });
     // Another tenant counts DNT visits as usual.
     assert.equal((await svc.request("POST", `/tenants/${tenant}/pages/home/visit`, { headers: { ...browser, DNT: "1" } })).json.count, 1);
   });

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { admin, eventually, startWorker } from "./helpers/worker.mjs";
+import { admin, clientIp, eventually, startWorker } from "./helpers/worker.mjs";
 
 /** The workerd processes this test process started (Miniflare's runtime). */
 function workerdChildren() {
@@ -41,7 +41,8 @@ describe("crash", () => {
         while (!stop) {
           sent++;
           try {
-            const res = await first.request("POST", path);
+            // Many readers, each its own client, as on the real edge.
+            const res = await first.request("POST", path, { ip: clientIp(sent) });
             if (res.status === 200) acknowledged++;
           } catch {
             // The runtime died under this request: not acknowledged.

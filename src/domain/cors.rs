@@ -56,9 +56,41 @@ pub fn parse_origin(raw: &str) -> Option<String> {
     ok.then_some(origin)
 }
 
+/// The origin of the page a `Referer` names (`https://blog.example/post?x` →
+/// `https://blog.example`); nothing for anything that is not an http(s) URL.
+pub fn referer_origin(referer: &str) -> Option<String> {
+    let referer = referer.trim();
+    let scheme_end = referer.find("://")? + 3;
+    let authority_end = referer[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(referer.len(), |i| scheme_end + i);
+    parse_origin(&referer[..authority_end]).filter(|o| o != "*")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn referers_reduce_to_their_origin() {
+        assert_eq!(
+            referer_origin("https://Blog.Example/posts/1?x=2#y").as_deref(),
+            Some("https://blog.example")
+        );
+        assert_eq!(
+            referer_origin("http://localhost:8080").as_deref(),
+            Some("http://localhost:8080")
+        );
+        for bad in [
+            "",
+            "blog.example/x",
+            "android-app://x/y",
+            "https://",
+            "https://a b/",
+        ] {
+            assert_eq!(referer_origin(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn exact_lists_and_wildcards() {

@@ -1,5 +1,8 @@
-//! When a counter object copies its value to D1. The object is the authority; D1 is a
-//! copy that may lag by at most one flush interval while D1 is healthy.
+//! When an object copies its state to D1, and when its one alarm must fire. The object
+//! is the authority; D1 is a copy that may lag by at most one flush interval while D1 is
+//! healthy. An object has one alarm for several kinds of work (flushing, pruning keys,
+//! dropping yesterday's visitors): each asks for the alarm to fire *by* its own due time,
+//! so a far-off chore can never push a flush back.
 
 /// What the alarm should do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,12 @@ pub fn retry_delay_ms(interval_ms: u64, failures: u32) -> u64 {
         .min(CAP_MS.max(base))
 }
 
+/// Whether an alarm armed for `armed_at` (`None`: none is armed) must be moved so that
+/// one fires by `due_ms`.
+pub fn must_arm(armed_at: Option<u64>, due_ms: u64) -> bool {
+    armed_at.is_none_or(|at| at > due_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +48,20 @@ mod tests {
         assert_eq!(plan(6, 5), FlushPlan::Write { version: 6 });
         // A replayed alarm after a newer flush must not write an older version.
         assert_eq!(plan(5, 6), FlushPlan::UpToDate);
+    }
+
+    #[test]
+    fn an_alarm_moves_only_earlier() {
+        assert!(must_arm(None, 5_000));
+        assert!(
+            must_arm(Some(172_800_000), 2_000),
+            "a key-pruning alarm two days out must not hold back a flush"
+        );
+        assert!(
+            !must_arm(Some(1_000), 2_000),
+            "an earlier alarm already covers it"
+        );
+        assert!(!must_arm(Some(2_000), 2_000));
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Pure domain rules. Nothing here imports `worker`: every rule runs under native
 //! `cargo test` in milliseconds, with time and randomness passed in as values.
 
+pub mod agent;
 pub mod auth;
+pub mod bot_patterns;
+pub mod budget;
+pub mod client;
 pub mod cors;
 pub mod counter;
 pub mod crypto;
@@ -13,7 +17,6 @@ pub mod idempotency;
 pub mod ids;
 pub mod input;
 pub mod page;
-pub mod rate_limit;
 pub mod time;
 pub mod uniques;
 pub mod views;

@@ -1,58 +1,10 @@
 //! What a visit row may keep: the referrer's host, a two-letter country, a coarse
-//! user-agent class — and for unique counting, a keyed hash of the visitor that is
+//! user-agent class (`agent`) — and for unique counting, a keyed hash of the visitor that is
 //! useless once the day's salt is gone. Never the IP or the user agent itself.
 
 use crate::domain::crypto::hmac_sha256;
-use serde::{Deserialize, Serialize};
 
 pub const DAY_MS: u64 = 86_400_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentClass {
-    Browser,
-    Bot,
-    Other,
-}
-
-impl AgentClass {
-    pub fn of(user_agent: Option<&str>) -> AgentClass {
-        let Some(ua) = user_agent.map(str::to_ascii_lowercase) else {
-            return AgentClass::Other;
-        };
-        const BOTS: [&str; 14] = [
-            "bot",
-            "crawl",
-            "spider",
-            "slurp",
-            "curl/",
-            "wget/",
-            "python-",
-            "go-http-client",
-            "java/",
-            "headless",
-            "lighthouse",
-            "preview",
-            "monitor",
-            "httpclient",
-        ];
-        if BOTS.iter().any(|b| ua.contains(b)) {
-            AgentClass::Bot
-        } else if ua.starts_with("mozilla/") {
-            AgentClass::Browser
-        } else {
-            AgentClass::Other
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentClass::Browser => "browser",
-            AgentClass::Bot => "bot",
-            AgentClass::Other => "other",
-        }
-    }
-}
 
 /// The host of a `Referer` header, lower-cased; nothing for anything that is not an
 /// http(s) URL with a plausible host.
@@ -103,23 +55,6 @@ pub fn visitor_hash(salt: &[u8], ip: &str, user_agent: &str) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classifies_agents() {
-        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
-        assert_eq!(AgentClass::of(Some(chrome)), AgentClass::Browser);
-        assert_eq!(
-            AgentClass::of(Some("Mozilla/5.0 (compatible; Googlebot/2.1)")),
-            AgentClass::Bot
-        );
-        assert_eq!(AgentClass::of(Some("curl/8.4.0")), AgentClass::Bot);
-        assert_eq!(
-            AgentClass::of(Some("Mozilla/5.0 HeadlessChrome/120")),
-            AgentClass::Bot
-        );
-        assert_eq!(AgentClass::of(Some("SomeApp/1.0")), AgentClass::Other);
-        assert_eq!(AgentClass::of(None), AgentClass::Other);
-    }
 
     #[test]
     fn keeps_only_the_referrer_host() {

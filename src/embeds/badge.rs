@@ -4,7 +4,8 @@
 use crate::embeds::glyph_widths::{VERDANA_11, VERDANA_BOLD_10};
 use crate::error::{ApiError, ApiResult};
 
-pub const MAX_LABEL_CHARS: usize = 64;
+/// As long as a counter's label may be, so a counter's own label always fits.
+pub const MAX_LABEL_CHARS: usize = crate::domain::counter::MAX_LABEL_CHARS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -134,6 +135,60 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// A badge request's parameters, all checked before anything is counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadgeOptions {
+    /// `None`: the counter's own label, or "views".
+    pub label: Option<String>,
+    pub color: String,
+    pub label_color: String,
+    pub style: Style,
+    pub short: bool,
+    /// `inc=1`: count a visit (or an increment) first.
+    pub increment: bool,
+}
+
+impl BadgeOptions {
+    /// From the query; `param(name)` answers a parameter given at most once.
+    pub fn parse(param: impl Fn(&str) -> ApiResult<Option<String>>) -> ApiResult<Self> {
+        let increment = match param("inc")?.as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(_) => return Err(ApiError::InvalidParameter("inc must be 1 or 0".into())),
+        };
+        let short = match param("format")?.as_deref() {
+            None | Some("full") => false,
+            Some("short") => true,
+            Some(_) => {
+                return Err(ApiError::InvalidParameter(
+                    "format must be short or full".into(),
+                ))
+            }
+        };
+        Ok(BadgeOptions {
+            label: param("label")?.as_deref().map(check_label).transpose()?,
+            color: parse_color(param("color")?.as_deref().unwrap_or("brightgreen"))?,
+            label_color: parse_color(param("label_color")?.as_deref().unwrap_or("grey"))?,
+            style: Style::parse(param("style")?.as_deref())?,
+            short,
+            increment,
+        })
+    }
+}
+
+/// What an error badge says: short enough to read in a README.
+pub fn error_text(code: &str) -> &'static str {
+    match code {
+        "INVALID_PARAMETER" => "invalid parameter",
+        "COUNTER_NOT_FOUND" => "counter not found",
+        "TENANT_NOT_FOUND" => "tenant not found",
+        "PAGE_NOT_FOUND" => "page not found",
+        "PAGE_LIMIT_REACHED" => "page limit reached",
+        "COUNTER_OVERFLOW" => "counter is full",
+        _ => "unavailable",
+    }
 }
 
 pub struct Badge<'a> {
@@ -297,8 +352,37 @@ mod tests {
             Style::FlatSquare
         );
         assert!(Style::parse(Some("plastic")).is_err());
-        assert!(check_label(&"x".repeat(65)).is_err());
+        assert!(
+            check_label(&"x".repeat(128)).is_ok(),
+            "a counter's longest label"
+        );
+        assert!(check_label(&"x".repeat(129)).is_err());
         assert!(check_label("a\u{0}").is_err());
+    }
+
+    #[test]
+    fn options_are_all_checked_up_front() {
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            BadgeOptions::parse(move |name| {
+                let mut found = pairs.iter().filter(|(k, _)| *k == name);
+                Ok(found.next().map(|(_, v)| v.to_string()))
+            })
+        };
+        let defaults = with(&[]).unwrap();
+        assert_eq!(defaults.color, "#4c1");
+        assert!(!defaults.increment && !defaults.short && defaults.label.is_none());
+        let full = with(&[("inc", "1"), ("label", "hits"), ("format", "short")]).unwrap();
+        assert!(full.increment && full.short);
+        assert_eq!(full.label.as_deref(), Some("hits"));
+        for bad in [
+            &[("inc", "1"), ("color", "notacolour")][..],
+            &[("inc", "yes")],
+            &[("inc", "1"), ("style", "plastic")],
+            &[("inc", "1"), ("format", "tiny")],
+            &[("inc", "1"), ("label_color", "nope")],
+        ] {
+            assert_eq!(with(bad).unwrap_err().code(), "INVALID_PARAMETER");
+        }
     }
 
     #[test]

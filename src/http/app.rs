@@ -1,15 +1,16 @@
-//! The request pipeline, in order: route, CORS, authentication or rate limit, handler,
-//! response headers, one log line. Every error, from any stage, leaves through
-//! `respond::error`.
+//! The request pipeline, in order: route, CORS, authentication or the read brake,
+//! handler, response headers, and a log line for what is worth one. Every error, from
+//! any stage, leaves through `respond::error`. Counting requests meet their budget inside
+//! the object they count, not here: the edge spends no object request on limits.
 
-use crate::config;
+use crate::config::{self, LogMode};
 use crate::domain::auth::{is_admin, presented_key};
-use crate::domain::rate_limit::Decision;
+use crate::domain::client::ClientKey;
 use crate::error::{ApiError, ApiResult};
 use crate::http::context::Ctx;
 use crate::http::log::RequestLog;
 use crate::http::router::{github_proxy, path_and_query, resolve, Access, Method};
-use crate::http::{cors, rate_limit, respond, tenant_origins};
+use crate::http::{brake, cors, respond, tenant_origins};
 use crate::platform::{new_uuid, now_ms};
 use crate::routes;
 use worker::{Env, Request, Response};
@@ -27,18 +28,14 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
     let origin = req.headers().get("Origin").ok().flatten();
     let mut pattern = "unmatched";
     let mut tenant_id = None;
-    let mut limit: Option<Decision> = None;
 
-    let outcome = serve(req, env, &mut pattern, &mut tenant_id, &mut limit).await;
+    let outcome = serve(req, env, &mut pattern, &mut tenant_id).await;
     let (mut response, failure) = match outcome {
         Ok(response) => (response, None),
         Err(e) => (respond::error(&e)?, Some(e)),
     };
     let allowed_origin = origin.filter(|_| !matches!(failure, Some(ApiError::Forbidden(_))));
     cors::decorate(response.headers(), allowed_origin.as_deref())?;
-    if let Some(decision) = &limit {
-        rate_limit::decorate(response.headers(), decision)?;
-    }
     response.headers().set("X-Request-Id", &request_id)?;
     if method_name == "HEAD" {
         response = Response::empty()?
@@ -47,18 +44,26 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
     }
 
     let status = response.status_code();
-    let wanted = status >= 500 || config::get(env).map_or(true, |c| c.request_log);
-    if !wanted {
+    let duration_ms = now_ms().saturating_sub(started);
+    let (mode, slow_ms) =
+        config::get(env).map_or((LogMode::All, 0), |c| (c.request_log, c.slow_request_ms));
+    if !mode.wants(status, duration_ms, slow_ms) {
         return Ok(response);
     }
     RequestLog {
         time: crate::domain::time::rfc3339(started),
-        level: if status >= 500 { "error" } else { "info" },
+        level: if status >= 500 {
+            "error"
+        } else if matches!(status, 401 | 403 | 429) || duration_ms >= slow_ms {
+            "warn"
+        } else {
+            "info"
+        },
         request_id: &request_id,
         method: &method_name,
         route: pattern,
         status,
-        duration_ms: now_ms().saturating_sub(started),
+        duration_ms,
         tenant_id,
         error: failure.filter(|e| e.status() >= 500).map(|e| e.to_string()),
     }
@@ -71,7 +76,6 @@ async fn serve(
     env: &Env,
     pattern: &mut &'static str,
     tenant_id: &mut Option<String>,
-    limit: &mut Option<Decision>,
 ) -> ApiResult<Response> {
     let url = req.inner().url();
     let (path, query) = path_and_query(&url);
@@ -84,10 +88,11 @@ async fn serve(
     let query = query.map(str::to_string);
     let path = path.to_string();
     *pattern = resource.pattern();
-    let origin = req.headers().get("Origin").ok().flatten();
-    if let Some(origin) = origin.as_deref() {
+    let header = |name| req.headers().get(name).ok().flatten();
+    let client = ClientKey::from_header(header("CF-Connecting-IP").as_deref());
+    if let Some(origin) = header("Origin").as_deref() {
         let tenant_list = match resource.tenant() {
-            Some(tenant) => tenant_origins::of(env, &tenant).await,
+            Some(tenant) => tenant_origins::of(env, &tenant, &client).await?,
             None => None,
         };
         cors::check_origin(tenant_list.as_ref().unwrap_or(&config.cors), origin)?;
@@ -100,37 +105,14 @@ async fn serve(
 
     match matched.access {
         Access::Admin => {
-            let header = |name| req.headers().get(name).ok().flatten();
             let (x_api_key, authorization) = (header("X-API-Key"), header("Authorization"));
             let presented = presented_key(x_api_key.as_deref(), authorization.as_deref());
             if !is_admin(presented, config.admin_api_key.as_deref()) {
                 return Err(ApiError::Unauthorized);
             }
         }
-        Access::Public => {
-            let (class, policy) = match method {
-                Method::Post => ("post", config.rate_limit_post),
-                _ => ("get", config.rate_limit_get),
-            };
-            if policy.is_enabled() {
-                let client =
-                    rate_limit::client_key(req.headers().get("CF-Connecting-IP").ok().flatten());
-                match rate_limit::admit(env, &client, class, policy).await {
-                    Ok(decision) => {
-                        *limit = Some(decision);
-                        if !decision.allowed {
-                            return Err(ApiError::RateLimitExceeded {
-                                retry_after_seconds: decision.retry_after_seconds,
-                            });
-                        }
-                    }
-                    // A courtesy limit fails open: an unreachable limiter must not take
-                    // the counters down with it.
-                    Err(e) => crate::http::log::failure("rate limiter unavailable", &e),
-                }
-            }
-        }
-        Access::Open => {}
+        Access::Public => brake::check(env, &client).await?,
+        Access::Counting | Access::Badge | Access::Open => {}
     }
 
     let mut ctx = Ctx {
@@ -139,6 +121,8 @@ async fn serve(
         query,
         env,
         config,
+        client,
+        head: method == Method::Head,
         tenant_id: None,
     };
     let answer = routes::dispatch(&mut ctx, matched.route).await;

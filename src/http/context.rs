@@ -2,6 +2,7 @@
 //! what it learns along the way for the log line.
 
 use crate::config::Config;
+use crate::domain::client::ClientKey;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::error::{ApiError, ApiResult};
 use std::rc::Rc;
@@ -15,6 +16,10 @@ pub struct Ctx<'a> {
     pub query: Option<String>,
     pub env: &'a Env,
     pub config: Rc<Config>,
+    /// Who is asking, for budgets.
+    pub client: ClientKey,
+    /// A `HEAD` request: answered like `GET`, it never counts or changes anything.
+    pub head: bool,
     /// Set by handlers once the tenant is known, for the request log.
     pub tenant_id: Option<String>,
 }

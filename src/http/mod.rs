@@ -2,11 +2,11 @@
 
 pub mod app;
 pub mod body;
+pub mod brake;
 pub mod context;
 pub mod cors;
 pub mod log;
 pub mod openapi;
-pub mod rate_limit;
 pub mod respond;
 pub mod router;
 pub mod tenant_origins;

@@ -63,6 +63,7 @@ pub const OPERATIONS: &[Operation] = &[
     op!("get" "/tenants/{tenant_id}/counters/{counter_id}/badge.svg" "counterBadgeAlias" Public, "A counter's SVG badge (alias)", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: increment first")], body None, ok 200 "" "image/svg+xml"),
     op!("post" "/tenants/{tenant_id}/pages/{page_id}/visit" "visit" Public, "Count a visit", query &[], body None, ok 200 "Visit" JSON),
     op!("get" "/tenants/{tenant_id}/pages/{page_id}" "getPage" Public, "Read a page's count", query &[], body None, ok 200 "Page" JSON),
+    op!("delete" "/tenants/{tenant_id}/pages/{page_id}" "deletePage" Admin, "Delete a page with its visit log and history", query &[], body None, ok 204 "" ""),
     op!("get" "/tenants/{tenant_id}/pages/{page_id}/history" "pageHistory" Public, "A page's visits by hour or day", query &[("from", "RFC 3339 or date"), ("to", "RFC 3339 or date"), ("granularity", "hour | day")], body None, ok 200 "History" JSON),
     op!("get" "/tenants/{tenant_id}/pages/{page_id}/badge.svg" "pageBadge" Public, "A page's SVG badge", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: count a visit first")], body None, ok 200 "" "image/svg+xml"),
     op!("get" "/embed.js" "embedScript" Public, "The embed script", query &[], body None, ok 200 "" "text/javascript"),
@@ -93,6 +94,7 @@ pub fn operation_id(route: &Route) -> &'static str {
         Route::SetValue(..) => "setValue",
         Route::Visit(..) => "visit",
         Route::GetPage(..) => "getPage",
+        Route::DeletePage(..) => "deletePage",
         Route::PageHistory(..) => "pageHistory",
         Route::LegacyCounterIncrement => "legacyCounterIncrement",
         Route::LegacyCounterRead => "legacyCounterRead",
@@ -228,7 +230,7 @@ mod tests {
         .chain(OPERATIONS.iter().map(|o| sample(o.path)))
         {
             let resource = resolve(&path).unwrap();
-            for method in [Method::Get, Method::Post, Method::Patch] {
+            for method in [Method::Get, Method::Post, Method::Patch, Method::Delete] {
                 if let Ok(matched) = resource.clone().select(method) {
                     let id = operation_id(&matched.route);
                     assert!(ids.contains(&id), "{path}: {id} is not documented");

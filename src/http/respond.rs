@@ -1,6 +1,7 @@
 //! Building responses: JSON bodies, the contract's error shape with its headers, and
 //! conversion of runtime failures into internal errors.
 
+use crate::domain::budget::Decision;
 use crate::error::{ApiError, ApiResult};
 use worker::{Headers, Response, ResponseBody, ResponseBuilder};
 
@@ -64,4 +65,25 @@ pub fn from_object(context: &str, answer: ApiResult<Response>) -> worker::Result
         }
         error(&e)
     })
+}
+
+/// The internal header that carries a budget decision from a counted object to the
+/// Worker, which turns it into `X-RateLimit-*` (and `Retry-After` when refused).
+pub const BUDGET_HEADER: &str = "X-Edgecount-Budget";
+
+/// An object's answer with its budget decision, if it made one.
+pub fn with_budget(response: Response, budget: Option<Decision>) -> ApiResult<Response> {
+    if let Some(decision) = budget {
+        response
+            .headers()
+            .set(BUDGET_HEADER, &decision.to_wire())
+            .or_internal("answering")?;
+    }
+    Ok(response)
+}
+
+/// The budget decision an object's answer carries.
+pub fn budget_of(answer: &Response) -> Option<Decision> {
+    let raw = answer.headers().get(BUDGET_HEADER).ok().flatten()?;
+    Decision::from_wire(&raw)
 }

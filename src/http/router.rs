@@ -7,12 +7,26 @@ use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Callable from any browser: rate-limited and CORS-enabled.
+    /// A public read, callable from any browser: braked per client at the edge (no
+    /// object hop), CORS-enabled.
     Public,
+    /// A public request that counts: admitted against the client's budget inside the
+    /// object it counts, CORS-enabled.
+    Counting,
+    /// A badge: an image that always renders, whoever asks and however often; counting
+    /// badges spend the budget of the object they count.
+    Badge,
     /// Needs the administrator key.
     Admin,
     /// Operational endpoints: neither limited nor authenticated.
     Open,
+}
+
+impl Access {
+    /// Callable from browsers on any site: CORS applies.
+    pub fn is_public(self) -> bool {
+        matches!(self, Access::Public | Access::Counting | Access::Badge)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +43,7 @@ pub enum Route {
     SetValue(TenantId, CounterId),
     Visit(TenantId, PageId),
     GetPage(TenantId, PageId),
+    DeletePage(TenantId, PageId),
     PageHistory(TenantId, PageId),
     /// The migration routes, on the default tenant.
     LegacyCounterIncrement,
@@ -47,12 +62,47 @@ pub enum Route {
     GitHubView(String, String),
 }
 
+impl Route {
+    /// The tenant a route acts on, when its path names one.
+    pub fn tenant(&self) -> Option<TenantId> {
+        match self {
+            Route::GetTenant(t)
+            | Route::UpdateTenant(t)
+            | Route::CreateCounter(t)
+            | Route::ListCounters(t)
+            | Route::GetCounter(t, _)
+            | Route::Increment(t, _)
+            | Route::SetValue(t, _)
+            | Route::Visit(t, _)
+            | Route::GetPage(t, _)
+            | Route::DeletePage(t, _)
+            | Route::PageHistory(t, _)
+            | Route::CounterBadge(t, _)
+            | Route::PageBadge(t, _) => Some(*t),
+            Route::Health
+            | Route::OpenApi
+            | Route::CreateTenant
+            | Route::LegacyCounterIncrement
+            | Route::LegacyCounterRead
+            | Route::WebCounterIncrement
+            | Route::WebCounterRead
+            | Route::VisitorGetCounter
+            | Route::LegacyVisit(_)
+            | Route::LegacyVisits(_)
+            | Route::EmbedScript
+            | Route::GitHub
+            | Route::GitHubView(..) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Get,
     Head,
     Post,
     Patch,
+    Delete,
     Options,
     Other,
 }
@@ -64,6 +114,7 @@ impl Method {
             "HEAD" => Method::Head,
             "POST" => Method::Post,
             "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
             "OPTIONS" => Method::Options,
             _ => Method::Other,
         }
@@ -85,6 +136,7 @@ pub struct Resource {
     get: Option<(Route, Access)>,
     post: Option<(Route, Access)>,
     patch: Option<(Route, Access)>,
+    delete: Option<(Route, Access)>,
 }
 
 impl Resource {
@@ -110,6 +162,17 @@ impl Resource {
         self
     }
 
+    fn delete(mut self, route: Route, access: Access) -> Self {
+        self.delete = Some((route, access));
+        self
+    }
+
+    fn routes(&self) -> impl Iterator<Item = &(Route, Access)> {
+        [&self.get, &self.post, &self.patch, &self.delete]
+            .into_iter()
+            .flatten()
+    }
+
     pub fn pattern(&self) -> &'static str {
         self.pattern
     }
@@ -126,38 +189,21 @@ impl Resource {
         if self.patch.is_some() {
             allow.push("PATCH");
         }
+        if self.delete.is_some() {
+            allow.push("DELETE");
+        }
         allow.push("OPTIONS");
         allow
     }
 
     /// The tenant this path belongs to, if any (every route of one path shares it).
     pub fn tenant(&self) -> Option<TenantId> {
-        [&self.get, &self.post, &self.patch]
-            .into_iter()
-            .flatten()
-            .find_map(|(route, _)| match route {
-                Route::GetTenant(t)
-                | Route::UpdateTenant(t)
-                | Route::CreateCounter(t)
-                | Route::ListCounters(t)
-                | Route::GetCounter(t, _)
-                | Route::Increment(t, _)
-                | Route::SetValue(t, _)
-                | Route::Visit(t, _)
-                | Route::GetPage(t, _)
-                | Route::PageHistory(t, _)
-                | Route::CounterBadge(t, _)
-                | Route::PageBadge(t, _) => Some(*t),
-                _ => None,
-            })
+        self.routes().find_map(|(route, _)| route.tenant())
     }
 
     /// True when some method of this path is callable from browsers.
     pub fn is_public(&self) -> bool {
-        [&self.get, &self.post, &self.patch]
-            .into_iter()
-            .flatten()
-            .any(|(_, a)| *a == Access::Public)
+        self.routes().any(|(_, a)| a.is_public())
     }
 
     pub fn select(self, method: Method) -> ApiResult<Matched> {
@@ -166,6 +212,7 @@ impl Resource {
             Method::Get | Method::Head => self.get,
             Method::Post => self.post,
             Method::Patch => self.patch,
+            Method::Delete => self.delete,
             Method::Options | Method::Other => None,
         };
         chosen
@@ -212,17 +259,22 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
         ["openapi.json"] => Resource::at("/openapi.json").get(Route::OpenApi, Open),
         ["tenants", t, "pages", p, "badge.svg"] => {
             Resource::at("/tenants/{tenant_id}/pages/{page_id}/badge.svg")
-                .get(Route::PageBadge(tenant(t)?, page(p)?), Public)
+                .get(Route::PageBadge(tenant(t)?, page(p)?), Badge)
+        }
+        // Before the counter badge: a page may be named `badge.svg`.
+        ["tenants", t, "pages", p] => {
+            let (t, p) = (tenant(t)?, page(p)?);
+            Resource::at("/tenants/{tenant_id}/pages/{page_id}")
+                .get(Route::GetPage(t, p.clone()), Public)
+                .delete(Route::DeletePage(t, p), Admin)
         }
         ["tenants", t, c, "badge.svg"] | ["tenants", t, "counters", c, "badge.svg"] => {
             Resource::at("/tenants/{tenant_id}/{counter_id}/badge.svg")
-                .get(Route::CounterBadge(tenant(t)?, counter(c)?), Public)
+                .get(Route::CounterBadge(tenant(t)?, counter(c)?), Badge)
         }
-        ["tenants", t, "pages", p] => Resource::at("/tenants/{tenant_id}/pages/{page_id}")
-            .get(Route::GetPage(tenant(t)?, page(p)?), Public),
         ["tenants", t, "pages", p, "visit"] => {
             Resource::at("/tenants/{tenant_id}/pages/{page_id}/visit")
-                .post(Route::Visit(tenant(t)?, page(p)?), Public)
+                .post(Route::Visit(tenant(t)?, page(p)?), Counting)
         }
         ["tenants", t, "pages", p, "history"] => {
             Resource::at("/tenants/{tenant_id}/pages/{page_id}/history")
@@ -235,7 +287,7 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
         ["tenants", t, "counters", c, "inc"] | ["tenants", t, c, "inc"] => {
             let (t, c) = (tenant(t)?, counter(c)?);
             Resource::at("/tenants/{tenant_id}/{counter_id}/inc")
-                .post(Route::Increment(t, c), Public)
+                .post(Route::Increment(t, c), Counting)
         }
         ["tenants", t, "counters", c, "set"] => {
             let (t, c) = (tenant(t)?, counter(c)?);
@@ -244,15 +296,17 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
         }
         ["api", "v1", "counter"] => Resource::at("/api/v1/counter")
             .get(Route::LegacyCounterRead, Public)
-            .post(Route::LegacyCounterIncrement, Public),
+            .post(Route::LegacyCounterIncrement, Counting),
         ["web-counter", "increment"] => Resource::at("/web-counter/increment")
-            .get(Route::WebCounterIncrement, Public)
-            .post(Route::WebCounterIncrement, Public),
+            .get(Route::WebCounterIncrement, Counting)
+            .post(Route::WebCounterIncrement, Counting),
         ["web-counter"] => Resource::at("/web-counter/").get(Route::WebCounterRead, Public),
         ["api", "v1", "visitor", "getCounter"] => {
             Resource::at("/api/v1/visitor/getCounter").get(Route::VisitorGetCounter, Public)
         }
-        ["visit", p] => Resource::at("/visit/{page_id}").post(Route::LegacyVisit(page(p)?), Public),
+        ["visit", p] => {
+            Resource::at("/visit/{page_id}").post(Route::LegacyVisit(page(p)?), Counting)
+        }
         ["visits", p] => {
             Resource::at("/visits/{page_id}").get(Route::LegacyVisits(page(p)?), Public)
         }
@@ -357,13 +411,13 @@ mod tests {
                 "POST",
                 format!("/tenants/{T}/{C}/inc"),
                 Route::Increment(t, c),
-                Access::Public,
+                Access::Counting,
             ),
             (
                 "POST",
                 format!("/tenants/{T}/counters/{C}/inc"),
                 Route::Increment(t, c),
-                Access::Public,
+                Access::Counting,
             ),
             (
                 "POST",
@@ -442,7 +496,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             (m.route, m.access),
-            (Route::Visit(t, p.clone()), Access::Public)
+            (Route::Visit(t, p.clone()), Access::Counting)
+        );
+        let m = route("DELETE", &format!("/tenants/{T}/pages/%2Fposts%2Fhello")).unwrap();
+        assert_eq!(
+            (m.route, m.access),
+            (Route::DeletePage(t, p.clone()), Access::Admin)
         );
         let m = route(
             "GET",
@@ -517,6 +576,19 @@ mod tests {
                 .unwrap()
                 .route,
             Route::PageBadge(t, PageId::new("/a".into()).unwrap())
+        );
+        // A page may be called badge.svg; it is a page, not a counter's badge.
+        assert_eq!(
+            route("GET", &format!("/tenants/{T}/pages/badge.svg"))
+                .unwrap()
+                .route,
+            Route::GetPage(t, PageId::new("badge.svg".into()).unwrap())
+        );
+        assert_eq!(
+            route("GET", &format!("/tenants/{T}/{C}/badge.svg"))
+                .unwrap()
+                .access,
+            Access::Badge
         );
     }
 

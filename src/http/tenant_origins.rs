@@ -1,11 +1,15 @@
 //! Which origins a tenant lets call its public routes, cached per isolate for a minute:
-//! only browser requests (those with an `Origin`) ask, and at most once a minute per
-//! tenant. A change through this isolate's PATCH applies at once; other isolates see it
-//! within the minute.
+//! only browser requests (an `Origin`) and counting badges (a `Referer`) ask, and at most
+//! once a minute per tenant. A lookup that misses the cache costs a D1 read, so it passes
+//! the client's read brake first: made-up tenant ids cannot buy unlimited D1 reads. A
+//! change through this isolate's PATCH applies at once; other isolates see it within the
+//! minute.
 
+use crate::domain::client::ClientKey;
 use crate::domain::cors::AllowedOrigins;
 use crate::domain::ids::TenantId;
-use crate::http::log;
+use crate::error::ApiResult;
+use crate::http::{brake, log};
 use crate::platform::now_ms;
 use crate::store;
 use std::cell::RefCell;
@@ -20,8 +24,12 @@ thread_local! {
 }
 
 /// The tenant's own list, or `None` when it defers to `CORS_ALLOWED_ORIGINS` (or is
-/// unknown, or D1 could not say).
-pub async fn of(env: &Env, tenant: &TenantId) -> Option<AllowedOrigins> {
+/// unknown, or D1 could not say). Refused only by the read brake.
+pub async fn of(
+    env: &Env,
+    tenant: &TenantId,
+    client: &ClientKey,
+) -> ApiResult<Option<AllowedOrigins>> {
     let now = now_ms();
     let cached = CACHE.with(|c| {
         c.borrow()
@@ -30,8 +38,9 @@ pub async fn of(env: &Env, tenant: &TenantId) -> Option<AllowedOrigins> {
             .cloned()
     });
     if let Some((_, origins)) = cached {
-        return origins;
+        return Ok(origins);
     }
+    brake::check(env, client).await?;
     let found = match store::database(env) {
         Ok(db) => store::tenants::find(&db, tenant).await,
         Err(e) => Err(e),
@@ -42,7 +51,7 @@ pub async fn of(env: &Env, tenant: &TenantId) -> Option<AllowedOrigins> {
             .map(|list| AllowedOrigins::from_list(&list)),
         Err(e) => {
             log::failure("tenant origins", &e);
-            return None;
+            return Ok(None);
         }
     };
     CACHE.with(|c| {
@@ -52,7 +61,7 @@ pub async fn of(env: &Env, tenant: &TenantId) -> Option<AllowedOrigins> {
         }
         cache.insert(*tenant, (now, origins.clone()));
     });
-    origins
+    Ok(origins)
 }
 
 pub fn forget(tenant: &TenantId) {

@@ -1,6 +1,9 @@
-//! Visit retention: deletes visit rows older than `VISIT_RETENTION_DAYS` in bounded
-//! batches, after keeping each day's totals in `visit_days`. Whatever one run leaves,
-//! the next continues.
+//! Visit retention: visit rows older than `VISIT_RETENTION_DAYS` are moved into their
+//! days' totals (`visit_days`) a bounded step at a time, each step one transaction that
+//! adds to the totals exactly what it deletes — so a page's history is exact at every
+//! moment, however a run is cut short. The cursor is the oldest expired row, found
+//! through the time index, so a run picks up wherever the last one stopped; a run stops
+//! after `RETENTION_RUN_SECONDS`, and the next daily run continues.
 
 use crate::config;
 use crate::domain::visit::DAY_MS;
@@ -10,32 +13,46 @@ use crate::platform::now_ms;
 use crate::store;
 use worker::Env;
 
-/// Rows deleted per statement, and statements per run: bounded work per invocation.
-const BATCH_ROWS: u32 = 5_000;
-const MAX_BATCHES: u32 = 20;
-
 pub async fn run(env: &Env) {
     match expire(env).await {
-        Ok(deleted) => {
-            let line =
-                serde_json::json!({"level": "info", "job": "retention", "deleted_visits": deleted});
+        Ok((moved, done)) => {
+            let line = serde_json::json!({
+                "time": crate::domain::time::rfc3339(now_ms()),
+                "level": "info",
+                "job": "retention",
+                "rolled_up_visits": moved,
+                "caught_up": done,
+            });
             worker::console_log!("{line}");
         }
         Err(e) => log::failure("retention", &e),
     }
 }
 
-async fn expire(env: &Env) -> ApiResult<u64> {
+/// Rows moved, and whether no expired row is left.
+async fn expire(env: &Env) -> ApiResult<(u64, bool)> {
     let config = config::get(env)?;
     let db = store::database(env)?;
-    let cutoff = now_ms().saturating_sub(config.visit_retention_days * DAY_MS);
-    let mut deleted = 0;
-    for _ in 0..MAX_BATCHES {
-        let n = store::pages::expire_visits(&db, cutoff, BATCH_ROWS).await?;
-        deleted += n;
-        if n < u64::from(BATCH_ROWS) {
-            break;
+    let started = now_ms();
+    // Whole days only: a day's rows expire together.
+    let cutoff = started.saturating_sub(config.visit_retention_days * DAY_MS) / DAY_MS * DAY_MS;
+    let budget_ms = config.retention_run_seconds * 1000;
+    let mut moved = 0;
+    loop {
+        let Some((tenant, page, seq)) = store::pages::oldest_expired(&db, cutoff).await? else {
+            return Ok((moved, true));
+        };
+        moved += store::pages::roll_up(
+            &db,
+            &tenant,
+            &page,
+            seq,
+            config.retention_batch_rows,
+            cutoff,
+        )
+        .await?;
+        if now_ms().saturating_sub(started) >= budget_ms {
+            return Ok((moved, false));
         }
     }
-    Ok(deleted)
 }

@@ -12,7 +12,8 @@
 //! **Invariant:** `persisted` is what storage holds; `stored.state` may be ahead of it
 //! only while a batch is open, and every change ahead of it belongs to that batch.
 
-use crate::config;
+use crate::config::{self, Fault};
+use crate::domain::budget::{Budgets, Decision};
 use crate::domain::counter::{CounterMeta, CounterState, Mutation};
 use crate::domain::flush::{self, FlushPlan};
 use crate::domain::idempotency::{replay_of, Replay, RETENTION_MS};
@@ -20,12 +21,13 @@ use crate::domain::ids::OperationId;
 use crate::domain::views::{counter_json, mutation_json};
 use crate::error::{ApiError, ApiResult};
 use crate::http::log;
-use crate::http::respond::{self, OrInternal};
+use crate::http::respond::{self, with_budget, OrInternal};
 use crate::http::router::path_and_query;
-use crate::objects::alarm::FlushAlarm;
+use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
 use crate::objects::counter_protocol::CounterCall;
-use crate::objects::counter_storage::{CounterStorage, StoredCounter};
+use crate::objects::counter_storage::{CounterStorage, Pruned, StoredCounter};
+use crate::objects::transaction::atomically;
 use crate::platform::{now_ms, random_bytes};
 use crate::store;
 use serde::{Deserialize, Serialize};
@@ -45,15 +47,17 @@ enum Slot {
     Unknown,
     /// Neither this object nor D1 knows the counter.
     Missing,
-    Present(Live),
+    Present(Box<Live>),
 }
 
-/// The counter in memory: the latest state, what storage holds, and the idempotency
-/// answers waiting for the open batch's write.
+/// The counter in memory: the latest state, what storage holds, the idempotency answers
+/// waiting for the open batch's write, and its clients' budgets (memory only: an evicted
+/// object forgets them, in the clients' favour).
 struct Live {
     stored: StoredCounter,
     persisted: CounterState,
     pending_keys: Vec<(String, String, Mutation)>,
+    budgets: Budgets,
 }
 
 impl Live {
@@ -62,8 +66,20 @@ impl Live {
             persisted: stored.state,
             stored,
             pending_keys: Vec::new(),
+            budgets: Budgets::default(),
         }
     }
+}
+
+/// What a call decided, before anything is written.
+enum Decided {
+    Answer {
+        body: String,
+        changed: bool,
+        budget: Option<Decision>,
+    },
+    /// Over the client's budget: nothing changes.
+    OverBudget(Decision),
 }
 
 #[durable_object]
@@ -73,7 +89,7 @@ pub struct CounterObject {
     storage: Result<CounterStorage, ApiError>,
     counter: RefCell<Slot>,
     batch: BatchWriter,
-    alarm: FlushAlarm,
+    alarm: Alarm,
     flush_failures: Cell<u32>,
 }
 
@@ -86,7 +102,7 @@ impl DurableObject for CounterObject {
             storage,
             counter: RefCell::new(Slot::Unknown),
             batch: BatchWriter::default(),
-            alarm: FlushAlarm::default(),
+            alarm: Alarm::default(),
             flush_failures: Cell::new(0),
         }
     }
@@ -104,7 +120,7 @@ impl DurableObject for CounterObject {
 
     async fn alarm(&self) -> worker::Result<Response> {
         self.alarm.fired();
-        if let Err(e) = self.flush().await {
+        if let Err(e) = self.housekeeping().await {
             log::failure("counter flush", &e);
         }
         Response::ok("")
@@ -124,7 +140,7 @@ impl CounterObject {
 
     async fn serve(&self, call: CounterCall) -> ApiResult<Response> {
         self.load().await?;
-        let (body, changed) = {
+        let decided = {
             let mut slot = self.counter.borrow_mut();
             let Slot::Present(live) = &mut *slot else {
                 return Err(ApiError::CounterNotFound);
@@ -135,22 +151,43 @@ impl CounterObject {
                 return Err(ApiError::CounterNotFound);
             }
             match call {
-                CounterCall::Read { .. } => (counter_json(meta, &live.stored.state), false),
+                CounterCall::Read { .. } => Decided::Answer {
+                    body: counter_json(meta, &live.stored.state),
+                    changed: false,
+                    budget: None,
+                },
                 _ => self.mutate(live, &call)?,
             }
         };
-        if changed {
-            self.write_in_batch().await?;
-        } else {
-            // What this answer shows may include the open batch's changes.
-            self.batch.settled().await?;
-        }
-        respond::json(200, body).or_internal("answering")
+        let (body, budget) = match decided {
+            Decided::OverBudget(decision) => {
+                let refused = respond::error(&ApiError::RateLimitExceeded {
+                    retry_after_seconds: decision.retry_after_seconds,
+                })
+                .or_internal("answering")?;
+                return with_budget(refused, Some(decision));
+            }
+            Decided::Answer {
+                body,
+                changed: true,
+                budget,
+            } => {
+                self.write_in_batch().await?;
+                (body, budget)
+            }
+            Decided::Answer { body, budget, .. } => {
+                // What this answer shows may include the open batch's changes.
+                self.batch.settled().await?;
+                (body, budget)
+            }
+        };
+        with_budget(respond::json(200, body).or_internal("answering")?, budget)
     }
 
-    /// Decides one mutation in memory, or replays the answer to its idempotency key;
-    /// true when the value changed. Synchronous: no other request can interleave.
-    fn mutate(&self, live: &mut Live, call: &CounterCall) -> ApiResult<(String, bool)> {
+    /// Decides one mutation in memory, or replays the answer to its idempotency key.
+    /// Synchronous: no other request can interleave. A replay or a refusal spends no
+    /// budget; an accepted change spends one.
+    fn mutate(&self, live: &mut Live, call: &CounterCall) -> ApiResult<Decided> {
         let counter_id = &live.stored.meta.counter_id;
         let keyed = call
             .keyed()
@@ -162,7 +199,11 @@ impl CounterObject {
                 None => self.storage()?.answer_for(key)?,
             };
             if let Replay::Replay(earlier) = replay_of(stored, fingerprint)? {
-                return Ok((mutation_json(counter_id, &earlier, true), false));
+                return Ok(Decided::Answer {
+                    body: mutation_json(counter_id, &earlier, true),
+                    changed: false,
+                    budget: None,
+                });
             }
         }
         let now = now_ms();
@@ -174,44 +215,86 @@ impl CounterObject {
             CounterCall::Set { value, .. } => state.set(*value, now)?,
             CounterCall::Read { .. } | CounterCall::Init => return Err(ApiError::NotFound),
         };
+        let view = matches!(call, CounterCall::Increment { view: true, .. });
+        let budget = match call.client() {
+            Some(client) => {
+                let config = config::get(&self.env)?;
+                let policy = config.budget_for(client);
+                let decision = policy
+                    .is_enabled()
+                    .then(|| live.budgets.admit(client, now, policy));
+                match decision {
+                    Some(d) if !d.allowed && view => {
+                        return Ok(Decided::Answer {
+                            body: counter_json(&live.stored.meta, state),
+                            changed: false,
+                            budget: Some(d),
+                        })
+                    }
+                    Some(d) if !d.allowed => return Ok(Decided::OverBudget(d)),
+                    other => other,
+                }
+            }
+            None => None,
+        };
         let mutation = Mutation {
             operation_id: OperationId::generate(now, random_bytes()?).to_string(),
             delta: next.value - state.value,
             value: next.value,
             updated_ms: next.updated_ms,
         };
-        let body = mutation_json(counter_id, &mutation, false);
+        let body = if view {
+            counter_json(&live.stored.meta, &next)
+        } else {
+            mutation_json(counter_id, &mutation, false)
+        };
         if let Some((key, fingerprint)) = keyed {
             live.pending_keys.push((key, fingerprint, mutation));
         }
         live.stored.state = next;
-        Ok((body, true))
+        Ok(Decided::Answer {
+            body,
+            changed: true,
+            budget,
+        })
     }
 
     /// Joins the open write batch, or opens one and writes it after letting the requests
-    /// already waiting at the object join; answers once the batch is written.
+    /// already waiting at the object join; answers once the batch is written. Arming the
+    /// flush afterwards cannot fail the request: its change is already stored.
     async fn write_in_batch(&self) -> ApiResult<()> {
         let gather = worker::Delay::from(Duration::ZERO);
         let leader = self.batch.join(gather, || self.write_pending()).await?;
-        if leader && !self.alarm.is_armed() {
-            self.arm_flush().await?;
+        if leader {
+            if let Err(e) = self.arm_flush().await {
+                log::failure("arming a counter flush", &e);
+            }
         }
         Ok(())
     }
 
-    /// Writes the latest state and the batch's idempotency answers, synchronously. On
-    /// failure memory falls back to what storage holds, so no member's change survives.
+    /// Writes the latest state and the batch's idempotency answers in one transaction.
+    /// On failure nothing is stored and memory falls back to what storage holds, so no
+    /// member's change survives.
     fn write_pending(&self) -> ApiResult<()> {
         let mut slot = self.counter.borrow_mut();
         let Slot::Present(live) = &mut *slot else {
             return Ok(());
         };
         let keys = std::mem::take(&mut live.pending_keys);
+        let state = live.stored.state;
         let now = now_ms();
-        let written = self.storage().and_then(|storage| {
-            storage.write_state(&live.stored.state)?;
-            keys.iter()
-                .try_for_each(|(key, fingerprint, m)| storage.remember(key, fingerprint, m, now))
+        let fault = config::get(&self.env)?.fault == Some(Fault::BatchWrite);
+        let written = self.storage().cloned().and_then(|storage| {
+            atomically(&self.state.storage(), move || {
+                storage.write_state(&state)?;
+                if fault {
+                    return Err(ApiError::internal("injected fault: batch write"));
+                }
+                keys.iter().try_for_each(|(key, fingerprint, m)| {
+                    storage.remember(key, fingerprint, m, now)
+                })
+            })
         });
         match written {
             Ok(()) => live.persisted = live.stored.state,
@@ -221,8 +304,12 @@ impl CounterObject {
     }
 
     async fn arm_flush(&self) -> ApiResult<()> {
-        let interval = config::get(&self.env)?.flush_interval_ms;
-        self.alarm.ensure(&self.state.storage(), interval).await
+        let config = config::get(&self.env)?;
+        let due = now_ms() + config.flush_interval_ms;
+        let fault = config.fault == Some(Fault::ArmAlarm);
+        self.alarm
+            .ensure_by_or_fail(&self.state.storage(), due, fault)
+            .await
     }
 
     /// Loads the counter into memory: from the object's storage, or, for an object that
@@ -232,7 +319,7 @@ impl CounterObject {
             return Ok(());
         }
         if let Some(counter) = self.storage()?.read()? {
-            *self.counter.borrow_mut() = Slot::Present(Live::new(counter));
+            *self.counter.borrow_mut() = Slot::Present(Box::new(Live::new(counter)));
             return Ok(());
         }
         let id = self.state.id().name().unwrap_or_default();
@@ -254,15 +341,16 @@ impl CounterObject {
         let storage = self.storage()?;
         storage.adopt(meta, state)?;
         if let Some(counter) = storage.read()? {
-            *self.counter.borrow_mut() = Slot::Present(Live::new(counter));
+            *self.counter.borrow_mut() = Slot::Present(Box::new(Live::new(counter)));
         }
         Ok(())
     }
 
-    /// The alarm's work: copy the value to D1 if D1 lacks it, prune old idempotency
-    /// keys, and arm the next alarm if work remains. A failed D1 write arms a retry
-    /// itself, because the platform drops an alarm that keeps failing.
-    async fn flush(&self) -> ApiResult<()> {
+    /// The alarm's work: copy the value to D1 if D1 lacks it, prune expired idempotency
+    /// keys (a bounded number per alarm), and ask for the alarm again by whichever is
+    /// due first. A failed D1 write arms its own retry, because the platform drops an
+    /// alarm that keeps failing.
+    async fn housekeeping(&self) -> ApiResult<()> {
         self.load().await?;
         let (id, snapshot, flushed) = match &*self.counter.borrow() {
             // Only what storage holds may reach D1.
@@ -275,42 +363,41 @@ impl CounterObject {
         };
         let config = config::get(&self.env)?;
         let storage = self.storage()?;
+        let mut flushed_now = Ok(());
+        let mut retry_at = None;
         if let FlushPlan::Write { version } = flush::plan(snapshot.version, flushed) {
             let written = match store::database(&self.env) {
                 Ok(db) => store::counters::write_value(&db, &id, &snapshot).await,
                 Err(e) => Err(e),
             };
-            if let Err(e) = written {
-                let failures = self.flush_failures.get().saturating_add(1);
-                self.flush_failures.set(failures);
-                let delay = flush::retry_delay_ms(config.flush_interval_ms, failures);
-                self.set_alarm_in(delay).await?;
-                return Err(e);
-            }
-            self.flush_failures.set(0);
-            storage.record_flush(version)?;
-            if let Slot::Present(c) = &mut *self.counter.borrow_mut() {
-                c.stored.flushed_version = c.stored.flushed_version.max(version);
+            match written {
+                Ok(()) => {
+                    self.flush_failures.set(0);
+                    storage.record_flush(version)?;
+                    if let Slot::Present(c) = &mut *self.counter.borrow_mut() {
+                        c.stored.flushed_version = c.stored.flushed_version.max(version);
+                    }
+                }
+                Err(e) => {
+                    let failures = self.flush_failures.get().saturating_add(1);
+                    self.flush_failures.set(failures);
+                    let delay = flush::retry_delay_ms(config.flush_interval_ms, failures);
+                    retry_at = Some(now_ms() + delay);
+                    flushed_now = Err(e);
+                }
             }
         }
         let now = now_ms();
-        let oldest_key = storage.prune_keys(now.saturating_sub(RETENTION_MS))?;
-        if self.alarm.is_armed() {
-            return Ok(());
-        }
-        let behind = matches!(&*self.counter.borrow(), Slot::Present(c) if c.persisted.version > c.stored.flushed_version);
-        let next = if behind {
-            Some(config.flush_interval_ms)
-        } else {
-            oldest_key.map(|oldest| (oldest + RETENTION_MS).saturating_sub(now).max(1_000))
+        let behind = matches!(&*self.counter.borrow(),
+            Slot::Present(c) if c.persisted.version > c.stored.flushed_version);
+        let flush_due = retry_at.or(behind.then_some(now + config.flush_interval_ms));
+        let prune_due = match storage.prune_keys(now.saturating_sub(RETENTION_MS))? {
+            Pruned::More => Some(now + 1_000),
+            Pruned::OldestLeft(oldest) => oldest.map(|at| at + RETENTION_MS),
         };
-        match next {
-            Some(delay) => self.set_alarm_in(delay).await,
-            None => Ok(()),
+        for due in [flush_due, prune_due].into_iter().flatten() {
+            self.alarm.ensure_by(&self.state.storage(), due).await?;
         }
-    }
-
-    async fn set_alarm_in(&self, delay_ms: u64) -> ApiResult<()> {
-        self.alarm.set_in(&self.state.storage(), delay_ms).await
+        flushed_now
     }
 }

@@ -2,6 +2,7 @@
 //! Worker writes and the object reads back into the same typed call. Pure, so the
 //! round trip is tested natively.
 
+use crate::domain::client::ClientKey;
 use crate::domain::counter::{check_value, Delta};
 use crate::domain::idempotency::{fingerprint, IdempotencyKey};
 use crate::domain::ids::TenantId;
@@ -18,6 +19,11 @@ pub enum CounterCall {
         tenant: TenantId,
         delta: Delta,
         key: Option<IdempotencyKey>,
+        /// Whose budget the increment spends; `None` spends none (an administrator's).
+        client: Option<ClientKey>,
+        /// Answer with the counter itself (label and value) instead of the mutation —
+        /// also when the budget refuses the increment: a badge always shows the count.
+        view: bool,
     },
     Set {
         tenant: TenantId,
@@ -36,8 +42,15 @@ impl CounterCall {
                 tenant,
                 delta,
                 key: k,
+                client,
+                view,
             } => {
-                format!("/inc?t={tenant}&d={}{}", delta.get(), key(k))
+                let client = client
+                    .as_ref()
+                    .map(|c| format!("&b={}", c.as_str()))
+                    .unwrap_or_default();
+                let view = if *view { "&v=1" } else { "" };
+                format!("/inc?t={tenant}&d={}{}{client}{view}", delta.get(), key(k))
             }
             CounterCall::Set {
                 tenant,
@@ -63,6 +76,8 @@ impl CounterCall {
                 tenant: tenant()?,
                 delta: Delta::parse(param("d"))?,
                 key: key()?,
+                client: param("b").map(ClientKey::from_wire),
+                view: param("v") == Some("1"),
             }),
             "/set" => {
                 let value = param("v")
@@ -88,6 +103,14 @@ impl CounterCall {
         }
     }
 
+    /// The client whose budget a call spends, if any.
+    pub fn client(&self) -> Option<&ClientKey> {
+        match self {
+            CounterCall::Increment { client, .. } => client.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The idempotency key of a mutation, with what makes two requests "the same".
     pub fn keyed(&self) -> Option<(IdempotencyKey, String)> {
         match self {
@@ -95,6 +118,7 @@ impl CounterCall {
                 tenant,
                 delta,
                 key: Some(k),
+                ..
             } => Some((
                 *k,
                 fingerprint(&["inc", &tenant.to_string(), &delta.get().to_string()]),
@@ -137,11 +161,22 @@ mod tests {
             tenant,
             delta: Delta::ONE,
             key: None,
+            client: None,
+            view: false,
         });
         round_trip(CounterCall::Increment {
             tenant,
             delta: Delta::parse(Some("42")).unwrap(),
             key,
+            client: Some(ClientKey::from_header(Some("2001:db8::1"))),
+            view: false,
+        });
+        round_trip(CounterCall::Increment {
+            tenant,
+            delta: Delta::ONE,
+            key: None,
+            client: Some(ClientKey::proxy()),
+            view: true,
         });
         round_trip(CounterCall::Set {
             tenant,
@@ -163,6 +198,8 @@ mod tests {
             tenant,
             delta: Delta::parse(Some(d)).unwrap(),
             key,
+            client: None,
+            view: false,
         };
         assert_eq!(inc("2").keyed(), inc("2").keyed());
         assert_ne!(inc("2").keyed(), inc("3").keyed());

@@ -33,7 +33,20 @@ pub struct StoredCounter {
     pub flushed_version: u64,
 }
 
+#[derive(Clone)]
 pub struct CounterStorage(SqlStorage);
+
+/// What one pruning step left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pruned {
+    /// Expired keys remain: prune again soon.
+    More,
+    /// When the oldest remaining key was made, if any.
+    OldestLeft(Option<u64>),
+}
+
+/// Keys one pruning step deletes: bounded work per alarm.
+const PRUNE_BATCH: u64 = 1_000;
 
 #[derive(Deserialize)]
 struct CounterRow {
@@ -164,19 +177,25 @@ impl CounterStorage {
             .or_internal("remembering an idempotency key")
     }
 
-    /// Forgets keys older than `before_ms`; answers when the oldest remaining one was made.
-    pub fn prune_keys(&self, before_ms: u64) -> ApiResult<Option<u64>> {
+    /// Forgets up to `PRUNE_BATCH` keys older than `before_ms`.
+    pub fn prune_keys(&self, before_ms: u64) -> ApiResult<Pruned> {
         self.0
             .exec(
-                "DELETE FROM idempotency WHERE created_ms < ?",
-                vec![int(before_ms)],
+                "DELETE FROM idempotency WHERE key IN
+                   (SELECT key FROM idempotency WHERE created_ms < ? ORDER BY created_ms LIMIT ?)",
+                vec![int(before_ms), int(PRUNE_BATCH)],
             )
             .or_internal("pruning idempotency keys")?;
-        self.0
+        let oldest = self
+            .0
             .exec("SELECT MIN(created_ms) AS oldest FROM idempotency", None)
             .and_then(|c| c.one::<Oldest>())
             .map(|o| o.oldest)
-            .or_internal("finding the oldest idempotency key")
+            .or_internal("finding the oldest idempotency key")?;
+        Ok(match oldest {
+            Some(at) if at < before_ms => Pruned::More,
+            other => Pruned::OldestLeft(other),
+        })
     }
 }
 

@@ -8,5 +8,5 @@ pub mod counter_storage;
 pub mod page;
 pub mod page_protocol;
 pub mod page_storage;
-pub mod rate_limiter;
 pub mod salts;
+pub mod transaction;

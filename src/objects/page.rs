@@ -1,33 +1,45 @@
 //! The page object: one Durable Object per (tenant, page), the authority for the page's
-//! count. Each visit is decided in memory (counted or not, unique or not), joins a write
-//! batch that stores the new count and the visit's row in the object's storage, and is
-//! answered once that batch is written. An alarm copies buffered rows to D1 in batches
-//! and drops them from the buffer only after D1 confirmed them.
+//! count. Each visit is decided in memory — within the client's budget or not, counted
+//! or not, this visitor's first visit today or not — joins a write batch that stores the
+//! new count, the visit's row and the visitor's hash in one transaction, and is answered
+//! once that batch is written. An alarm copies buffered rows to D1 in batches and drops
+//! them from the buffer only after D1 confirmed them; it also refreshes the tenant's
+//! settings and drops the day's visitor hashes when the day ends.
 //!
 //! **Invariant:** the IP and user agent of a visit exist only in memory, for the day's
 //! visitor hash; neither is written anywhere.
+//!
+//! **Invariant:** a visit never waits for D1 once the page exists: the page, its tenant's
+//! settings and today's visitors are all in the object's own storage.
 
-use crate::config;
+use crate::config::{self, Config};
+use crate::domain::agent::AgentClass;
+use crate::domain::budget::{Budgets, Decision};
+use crate::domain::client::ClientKey;
 use crate::domain::flush;
-use crate::domain::uniques::{DailyUniques, Uniques};
+use crate::domain::ids::TenantId;
+use crate::domain::uniques::{DayUniques, Seen};
 use crate::domain::views::TenantSettings;
-use crate::domain::visit::{day_of, visitor_hash, AgentClass};
+use crate::domain::visit::{day_of, visitor_hash, DAY_MS};
 use crate::error::{ApiError, ApiResult};
 use crate::http::log;
-use crate::http::respond::{self, OrInternal};
-use crate::objects::alarm::FlushAlarm;
+use crate::http::respond::{self, with_budget, OrInternal};
+use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
-use crate::objects::page_protocol::{PageCall, Visitor};
-use crate::objects::page_storage::{PageState, PageStorage, VisitRow};
+use crate::objects::page_protocol::{NotCounted, PageAnswer, PageCall, Visitor};
+use crate::objects::page_storage::{BatchWrite, PageState, PageStorage, VisitRow};
+use crate::objects::transaction::atomically;
 use crate::platform::now_ms;
+use crate::shared_result::SharedResult;
 use crate::store;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 /// Rows one alarm copies to D1; more re-arm at once.
 const FLUSH_ROWS: u32 = 20 * store::pages::ROWS_PER_INSERT as u32;
-/// How long tenant settings are trusted before they are read again.
+/// How long tenant settings are trusted before the alarm reads them again.
 const SETTINGS_TTL_MS: u64 = 60_000;
 
 struct Live {
@@ -35,10 +47,22 @@ struct Live {
     /// What storage holds; `page` is ahead only while a batch is open.
     persisted: PageState,
     pending: Vec<VisitRow>,
-    uniques: DailyUniques,
-    uniques_changed: bool,
+    /// Hashes of the open batch's new visitors (not in storage yet).
+    pending_visitors: Vec<[u8; 16]>,
+    uniques: DayUniques,
+    persisted_uniques: DayUniques,
     settings: TenantSettings,
     settings_read_ms: u64,
+    /// Clients' budgets: memory only.
+    budgets: Budgets,
+}
+
+/// What a visit decided, before anything is written.
+struct Decided {
+    answer: PageAnswer,
+    /// False when the visit stores nothing (over budget, or Do Not Track).
+    recorded: bool,
+    budget: Option<Decision>,
 }
 
 #[durable_object]
@@ -48,24 +72,30 @@ pub struct PageObject {
     storage: Result<PageStorage, ApiError>,
     live: RefCell<Option<Live>>,
     batch: BatchWriter,
-    alarm: FlushAlarm,
+    alarm: Alarm,
     /// Today's salt: (day, salt), fetched from the salt keeper once a day.
     salt: RefCell<Option<(u64, String)>>,
     flush_failures: Cell<u32>,
+    /// Set while the page is being deleted: visits wait for nothing and find no page.
+    deleting: Cell<bool>,
+    /// The flush in progress, which a deletion waits for.
+    flushing: RefCell<Option<Rc<SharedResult<()>>>>,
 }
 
 impl DurableObject for PageObject {
     fn new(state: State, env: Env) -> Self {
-        let storage = PageStorage::open(state.storage().sql());
+        let storage = PageStorage::open(state.storage().sql(), day_of(now_ms()));
         PageObject {
             state,
             env,
             storage,
             live: RefCell::new(None),
             batch: BatchWriter::default(),
-            alarm: FlushAlarm::default(),
+            alarm: Alarm::default(),
             salt: RefCell::new(None),
             flush_failures: Cell::new(0),
+            deleting: Cell::new(false),
+            flushing: RefCell::new(None),
         }
     }
 
@@ -79,8 +109,8 @@ impl DurableObject for PageObject {
 
     async fn alarm(&self) -> worker::Result<Response> {
         self.alarm.fired();
-        if let Err(e) = self.flush().await {
-            log::failure("page flush", &e);
+        if let Err(e) = self.housekeeping().await {
+            log::failure("page alarm", &e);
         }
         Response::ok("")
     }
@@ -92,45 +122,65 @@ impl PageObject {
     }
 
     async fn serve(&self, call: PageCall) -> ApiResult<Response> {
+        if self.deleting.get() {
+            return Err(ApiError::PageNotFound);
+        }
         let create = matches!(call, PageCall::Visit { .. });
         self.load(call.tenant(), call.page(), create).await?;
-        let now = now_ms();
         match call {
             PageCall::Read { .. } => {
                 self.batch.settled().await?;
-                let body = self.with_live(|live| {
-                    serde_json::json!({
-                        "page_id": live.page.page_id,
-                        "count": live.page.count,
-                        "uniques_today": live.uniques.count_on(day_of(now)),
-                    })
-                    .to_string()
+                let today = day_of(now_ms());
+                let answer = self.with_live(|live| PageAnswer {
+                    page_id: live.page.page_id.clone(),
+                    count: live.page.count,
+                    unique: None,
+                    counted: None,
+                    reason: None,
+                    uniques_today: Some(if live.uniques.day == today {
+                        live.uniques.count()
+                    } else {
+                        0
+                    }),
                 })?;
-                respond::json(200, body).or_internal("answering")
+                answer_json(&answer, None)
             }
-            PageCall::Visit { visitor, .. } => {
-                self.refresh_settings(now).await?;
-                if self.with_live(|l| visitor.dnt && l.settings.respect_dnt)? {
-                    // The tenant honours Do Not Track: show the count, record nothing.
-                    self.batch.settled().await?;
-                    let body = self.with_live(|l| {
-                        serde_json::json!({"page_id": l.page.page_id, "count": l.page.count, "unique": false})
-                            .to_string()
-                    })?;
-                    return respond::json(200, body).or_internal("answering");
-                }
-                let salt = self.salt_for(day_of(now)).await;
-                let body =
-                    self.with_live(|live| record_visit(live, &visitor, salt.as_deref(), now))?;
-                let gather = worker::Delay::from(Duration::ZERO);
-                let leader = self.batch.join(gather, || self.write_pending()).await?;
-                if leader && !self.alarm.is_armed() {
-                    let interval = config::get(&self.env)?.flush_interval_ms;
-                    self.alarm.ensure(&self.state.storage(), interval).await?;
-                }
-                respond::json(200, body).or_internal("answering")
-            }
+            PageCall::Visit { visitor, .. } => self.visit(&visitor).await,
+            PageCall::Delete { tenant, page } => self.delete(&tenant, &page).await,
         }
+    }
+
+    async fn visit(&self, visitor: &Visitor) -> ApiResult<Response> {
+        let now = now_ms();
+        let config = config::get(&self.env)?;
+        let salt = self.salt_for(day_of(now)).await;
+        let decided = {
+            let mut slot = self.live.borrow_mut();
+            let live = slot.as_mut().ok_or(ApiError::PageNotFound)?;
+            decide(
+                live,
+                self.storage()?,
+                &config,
+                visitor,
+                salt.as_deref(),
+                now,
+            )?
+        };
+        if decided.recorded {
+            let gather = worker::Delay::from(Duration::ZERO);
+            let leader = self.batch.join(gather, || self.write_pending()).await?;
+            if leader {
+                // The visit is stored: failing to arm the flush must not fail its answer.
+                let due = now_ms() + config.flush_interval_ms;
+                if let Err(e) = self.alarm.ensure_by(&self.state.storage(), due).await {
+                    log::failure("arming a page flush", &e);
+                }
+            }
+        } else {
+            // The count it shows may include the open batch's visits.
+            self.batch.settled().await?;
+        }
+        answer_json(&decided.answer, decided.budget)
     }
 
     fn with_live<T>(&self, f: impl FnOnce(&mut Live) -> T) -> ApiResult<T> {
@@ -139,49 +189,36 @@ impl PageObject {
         Ok(f(live))
     }
 
-    /// Writes the batch's rows, count and unique state synchronously; on failure memory
-    /// falls back to what storage holds.
+    /// Writes the batch's count, rows, visitors and day totals in one transaction; on
+    /// failure nothing is stored and memory falls back to what storage holds.
     fn write_pending(&self) -> ApiResult<()> {
         let mut slot = self.live.borrow_mut();
         let Some(live) = slot.as_mut() else {
             return Ok(());
         };
-        let rows = std::mem::take(&mut live.pending);
-        let uniques = live
-            .uniques_changed
-            .then(|| (live.uniques.day, live.uniques.uniques.to_bytes()));
-        let written = self.storage().and_then(|s| {
-            s.write(
-                &live.page,
-                &rows,
-                uniques.as_ref().map(|(d, b)| (*d, b.as_slice())),
-            )
-        });
+        let uniques_changed =
+            !live.pending_visitors.is_empty() || live.uniques != live.persisted_uniques;
+        let batch = BatchWrite {
+            page: live.page.clone(),
+            rows: std::mem::take(&mut live.pending),
+            visitors: std::mem::take(&mut live.pending_visitors),
+            uniques: uniques_changed.then(|| live.uniques.clone()),
+        };
+        let written = self
+            .storage()
+            .cloned()
+            .and_then(|storage| atomically(&self.state.storage(), move || storage.write(&batch)));
         match written {
             Ok(()) => {
                 live.persisted = live.page.clone();
-                live.uniques_changed = false;
+                live.persisted_uniques = live.uniques.clone();
             }
             Err(_) => {
                 live.page = live.persisted.clone();
-                // The unique state may hold visitors whose visits were not kept: reload.
-                let day = live.uniques.day;
-                live.uniques = self.stored_uniques(day);
-                live.uniques_changed = false;
+                live.uniques = live.persisted_uniques.clone();
             }
         }
         written
-    }
-
-    fn stored_uniques(&self, day: u64) -> DailyUniques {
-        let uniques = self
-            .storage()
-            .and_then(|s| s.uniques(day))
-            .ok()
-            .flatten()
-            .and_then(|b| Uniques::from_bytes(&b))
-            .unwrap_or_default();
-        DailyUniques { day, uniques }
     }
 
     /// Loads the page: from this object's storage, else from D1 — creating it there first
@@ -202,38 +239,64 @@ impl PageObject {
         if self.live.borrow().is_some() {
             return Ok(());
         }
-        let db = store::database(&self.env)?;
-        let tenant_row =
-            crate::store::tenants::find(&db, &crate::domain::ids::TenantId::parse(tenant)?).await?;
-        let settings = tenant_row.map(|t| t.settings).unwrap_or_default();
+        let (settings, settings_read_ms) = match self.storage()?.settings()? {
+            Some(known) => known,
+            None => self.first_settings(tenant).await,
+        };
         if self.live.borrow().is_some() {
             return Ok(());
         }
-        let uniques = self.stored_uniques(day_of(now_ms()));
+        let uniques = self
+            .storage()?
+            .day_uniques()?
+            .unwrap_or_else(|| DayUniques::new(day_of(now_ms())));
         *self.live.borrow_mut() = Some(Live {
             persisted: stored.clone(),
             page: stored,
             pending: Vec::new(),
+            pending_visitors: Vec::new(),
+            persisted_uniques: uniques.clone(),
             uniques,
-            uniques_changed: false,
             settings,
-            settings_read_ms: now_ms(),
+            settings_read_ms,
+            budgets: Budgets::default(),
         });
         Ok(())
+    }
+
+    /// The settings of a page that has none stored yet (new, or written before pages
+    /// kept them): D1's, stored here from now on; if D1 cannot say, the defaults, which
+    /// the next alarm replaces.
+    async fn first_settings(&self, tenant: &str) -> (TenantSettings, u64) {
+        let now = now_ms();
+        let found = async {
+            let db = store::database(&self.env)?;
+            store::tenants::find(&db, &TenantId::parse(tenant)?).await
+        };
+        match found.await {
+            Ok(tenant) => {
+                let settings = tenant.map(|t| t.settings).unwrap_or_default();
+                if let Err(e) = self
+                    .storage()
+                    .and_then(|s| s.write_settings(&settings, now))
+                {
+                    log::failure("storing tenant settings", &e);
+                }
+                (settings, now)
+            }
+            Err(e) => {
+                log::failure("reading tenant settings", &e);
+                (TenantSettings::default(), 0)
+            }
+        }
     }
 
     async fn adopt_from_d1(&self, tenant: &str, page: &str, create: bool) -> ApiResult<PageState> {
         let db = store::database(&self.env)?;
         let config = config::get(&self.env)?;
+        let now = now_ms();
         if create {
-            store::pages::create_if_allowed(
-                &db,
-                tenant,
-                page,
-                now_ms(),
-                config.max_pages_per_tenant,
-            )
-            .await?;
+            store::pages::create_if_allowed(&db, tenant, page, now, &config).await?;
         }
         if let Some(found) = store::pages::find(&db, tenant, page).await? {
             let storage = self.storage()?;
@@ -242,33 +305,16 @@ impl PageObject {
                 .read()?
                 .ok_or_else(|| ApiError::internal("adopted page vanished"));
         }
-        // Why it does not exist: no tenant, no auto-creation, or the cap.
-        let tenant_id = crate::domain::ids::TenantId::parse(tenant)?;
-        match crate::store::tenants::find(&db, &tenant_id).await? {
+        // Why it does not exist: no tenant, no auto-creation, the cap, or the hourly
+        // creation budget.
+        let tenant_id = TenantId::parse(tenant)?;
+        match store::tenants::find(&db, &tenant_id).await? {
             None => Err(ApiError::TenantNotFound),
-            Some(t) if create && t.settings.page_auto_create => Err(ApiError::PageLimitReached {
-                limit: config.max_pages_per_tenant,
-            }),
+            Some(t) if create && t.settings.page_auto_create => {
+                store::pages::why_not_created(&db, tenant, now, &config).await
+            }
             Some(_) => Err(ApiError::PageNotFound),
         }
-    }
-
-    async fn refresh_settings(&self, now: u64) -> ApiResult<()> {
-        let stale = self.with_live(|l| now.saturating_sub(l.settings_read_ms) > SETTINGS_TTL_MS)?;
-        if !stale {
-            return Ok(());
-        }
-        let tenant = self.with_live(|l| l.page.tenant_id.clone())?;
-        let db = store::database(&self.env)?;
-        let found =
-            crate::store::tenants::find(&db, &crate::domain::ids::TenantId::parse(&tenant)?)
-                .await?;
-        self.with_live(|l| {
-            if let Some(t) = found {
-                l.settings = t.settings;
-            }
-            l.settings_read_ms = now;
-        })
     }
 
     /// Today's salt, from memory or the salt keeper. `None` if it cannot be had: the
@@ -303,16 +349,53 @@ impl PageObject {
         }
     }
 
-    /// Copies buffered rows and the written count to D1; drops rows from the buffer only
-    /// once D1 has them. Re-arms itself after a failure or when rows remain.
-    async fn flush(&self) -> ApiResult<()> {
-        let Some(page) = self.storage()?.read()? else {
+    /// The alarm's work: flush buffered visits, drop the last day's visitors once the
+    /// day is over, refresh the tenant's settings, and ask for the alarm again by
+    /// whichever is due first.
+    async fn housekeeping(&self) -> ApiResult<()> {
+        if self.deleting.get() {
             return Ok(());
+        }
+        let config = config::get(&self.env)?;
+        let flight = SharedResult::new();
+        *self.flushing.borrow_mut() = Some(flight.clone());
+        let flushed = self.flush().await;
+        *self.flushing.borrow_mut() = None;
+        flight.set(());
+        let now = now_ms();
+        let today = day_of(now);
+        self.end_past_day(today)?;
+        self.refresh_settings(now).await;
+        let mut dues = Vec::with_capacity(2);
+        match &flushed {
+            Ok(true) => dues.push(now + 1),
+            Ok(false) => {}
+            Err(_) => dues.push(
+                now + flush::retry_delay_ms(config.flush_interval_ms, self.flush_failures.get()),
+            ),
+        }
+        // Today's visitor hashes go at midnight, visits or not.
+        let has_visitors = self
+            .with_live(|l| l.uniques.day == today && l.uniques.count() > 0)
+            .unwrap_or(false);
+        if has_visitors {
+            dues.push((today + 1) * DAY_MS);
+        }
+        for due in dues {
+            self.alarm.ensure_by(&self.state.storage(), due).await?;
+        }
+        flushed.map(drop)
+    }
+
+    /// Copies buffered rows and the written count to D1; drops rows from the buffer only
+    /// once D1 has them. True when rows remain for another round.
+    async fn flush(&self) -> ApiResult<bool> {
+        let Some(page) = self.storage()?.read()? else {
+            return Ok(false);
         };
         let rows = self.storage()?.buffered(FLUSH_ROWS)?;
-        let config = config::get(&self.env)?;
         if rows.is_empty() && page.seq <= page.flushed_seq {
-            return Ok(());
+            return Ok(false);
         }
         let db = store::database(&self.env)?;
         let written = match store::pages::flush_statements(&db, &page, &rows) {
@@ -324,36 +407,147 @@ impl PageObject {
             Err(e) => Err(e),
         };
         if let Err(e) = written {
-            let failures = self.flush_failures.get().saturating_add(1);
-            self.flush_failures.set(failures);
-            self.alarm
-                .set_in(
-                    &self.state.storage(),
-                    flush::retry_delay_ms(config.flush_interval_ms, failures),
-                )
-                .await?;
+            self.flush_failures
+                .set(self.flush_failures.get().saturating_add(1));
             return Err(e);
         }
         self.flush_failures.set(0);
         let confirmed = rows.last().map_or(page.seq, |r| r.seq);
         self.storage()?.confirm(confirmed)?;
-        let remaining = !self.storage()?.buffered(1)?.is_empty();
-        if remaining && !self.alarm.is_armed() {
-            self.alarm.set_in(&self.state.storage(), 1).await?;
+        Ok(!self.storage()?.buffered(1)?.is_empty())
+    }
+
+    /// Once a day is over, its visitor hashes go: without its salt they could never be
+    /// matched again, and the privacy promise is that nothing links visits across days.
+    fn end_past_day(&self, today: u64) -> ApiResult<()> {
+        let mut slot = self.live.borrow_mut();
+        let stored_day = match slot.as_ref() {
+            Some(live) => Some(live.uniques.day),
+            None => self.storage()?.day_uniques()?.map(|u| u.day),
+        };
+        if stored_day.is_some_and(|day| day < today) {
+            self.storage()?.start_day(today)?;
+            if let Some(live) = slot.as_mut() {
+                live.uniques = DayUniques::new(today);
+                live.persisted_uniques = DayUniques::new(today);
+                live.pending_visitors.clear();
+            }
         }
+        Ok(())
+    }
+
+    /// Reads the tenant's settings again when they are older than a minute. A failure
+    /// keeps the last ones: a D1 hiccup must not change how visits count.
+    async fn refresh_settings(&self, now: u64) {
+        let stale = self.with_live(|l| {
+            (
+                now.saturating_sub(l.settings_read_ms) > SETTINGS_TTL_MS,
+                l.page.tenant_id.clone(),
+            )
+        });
+        let Ok((true, tenant)) = stale else {
+            return;
+        };
+        let found = async {
+            let db = store::database(&self.env)?;
+            store::tenants::find(&db, &TenantId::parse(&tenant)?).await
+        };
+        match found.await {
+            Ok(Some(t)) => {
+                if let Err(e) = self
+                    .storage()
+                    .and_then(|s| s.write_settings(&t.settings, now))
+                {
+                    log::failure("storing tenant settings", &e);
+                    return;
+                }
+                let _ = self.with_live(|l| {
+                    l.settings = t.settings;
+                    l.settings_read_ms = now;
+                });
+            }
+            Ok(None) => {}
+            Err(e) => log::failure("refreshing tenant settings", &e),
+        }
+    }
+
+    /// Deletes the page: its rows in D1 first (visits, daily totals, the page), then
+    /// everything this object stores. Visits during the deletion find no page; a failed
+    /// deletion leaves the page as it was, to be deleted again.
+    async fn delete(&self, tenant: &str, page: &str) -> ApiResult<Response> {
+        self.deleting.set(true);
+        let deleted = self.delete_everywhere(tenant, page).await;
+        self.deleting.set(false);
+        deleted?;
+        Ok(Response::empty().or_internal("answering")?.with_status(204))
+    }
+
+    async fn delete_everywhere(&self, tenant: &str, page: &str) -> ApiResult<()> {
+        let flight = self.flushing.borrow().clone();
+        if let Some(flight) = flight {
+            flight.wait().await;
+        }
+        self.batch.settled().await?;
+        let db = store::database(&self.env)?;
+        store::pages::delete(&db, tenant, page).await?;
+        let storage = self.storage()?.clone();
+        atomically(&self.state.storage(), move || storage.clear())?;
+        *self.live.borrow_mut() = None;
+        self.state
+            .storage()
+            .delete_alarm()
+            .await
+            .or_internal("deleting the page's alarm")?;
+        self.alarm.fired();
         Ok(())
     }
 }
 
-/// Decides one visit in memory and answers `{page_id, count, unique}`.
-fn record_visit(live: &mut Live, visitor: &Visitor, salt: Option<&str>, now: u64) -> String {
-    let counted = visitor.agent != AgentClass::Bot || live.settings.count_bots;
+/// Decides one visit in memory (and asks storage whether the visitor is known today).
+/// Synchronous: no other request interleaves. Order: the client's budget, Do Not Track,
+/// then whether it counts and whether it is the visitor's first visit today.
+fn decide(
+    live: &mut Live,
+    storage: &PageStorage,
+    config: &Config,
+    visitor: &Visitor,
+    salt: Option<&str>,
+    now: u64,
+) -> ApiResult<Decided> {
+    let client = ClientKey::from_wire(&visitor.client);
+    let policy = config.budget_for(&client);
+    let budget = policy
+        .is_enabled()
+        .then(|| live.budgets.admit(&client, now, policy));
+    let uncounted = |live: &Live, reason| Decided {
+        answer: PageAnswer::uncounted(&live.page.page_id, live.page.count, reason),
+        recorded: false,
+        budget,
+    };
+    if budget.is_some_and(|d| !d.allowed) {
+        return Ok(uncounted(live, NotCounted::Budget));
+    }
+    if visitor.dnt && live.settings.respect_dnt {
+        // The tenant honours Do Not Track: show the count, record nothing.
+        return Ok(uncounted(live, NotCounted::Dnt));
+    }
+    let counted = visitor.count_all || visitor.agent != AgentClass::Bot || live.settings.count_bots;
+    let today = day_of(now);
+    if live.uniques.day != today {
+        storage.start_day(today)?;
+        live.uniques = DayUniques::new(today);
+        live.persisted_uniques = DayUniques::new(today);
+        live.pending_visitors.clear();
+    }
     let unique = match salt {
         Some(salt) if counted => {
             let hash = visitor_hash(salt.as_bytes(), &visitor.ip, &visitor.user_agent);
-            let new = live.uniques.observe(day_of(now), hash);
-            live.uniques_changed |= new;
-            new
+            let known = live.pending_visitors.contains(&hash) || storage.knows_visitor(&hash)?;
+            let seen = live.uniques.observe(&hash, known);
+            if let Seen::New { remember: true } = seen {
+                live.pending_visitors.push(hash);
+            }
+            seen.is_new()
         }
         _ => false,
     };
@@ -372,5 +566,22 @@ fn record_visit(live: &mut Live, visitor: &Visitor, salt: Option<&str>, now: u64
         counted: u8::from(counted),
         is_unique: u8::from(unique),
     });
-    serde_json::json!({"page_id": page.page_id, "count": page.count, "unique": unique}).to_string()
+    let answer = PageAnswer {
+        page_id: page.page_id.clone(),
+        count: page.count,
+        unique: Some(unique),
+        counted: Some(counted),
+        reason: (!counted).then_some(NotCounted::Bot),
+        uniques_today: None,
+    };
+    Ok(Decided {
+        answer,
+        recorded: true,
+        budget,
+    })
+}
+
+fn answer_json(answer: &PageAnswer, budget: Option<Decision>) -> ApiResult<Response> {
+    let body = serde_json::to_string(answer).or_internal("encoding a page answer")?;
+    with_budget(respond::json(200, body).or_internal("answering")?, budget)
 }

@@ -8,6 +8,7 @@ use crate::domain::input::{NewCounter, NewValue};
 use crate::domain::views::{counter_json, counter_page_json};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::read_limited;
+use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::respond::{self, OrInternal};
 use crate::objects::counter::InitRecord;
@@ -109,12 +110,14 @@ pub async fn increment(
 ) -> ApiResult<Response> {
     let delta = Delta::parse(ctx.query("delta")?.as_deref())?;
     let key = ctx.idempotency_key()?;
-    call_object(
-        ctx.env,
-        counter,
-        &CounterCall::Increment { tenant, delta, key },
-    )
-    .await
+    let call = CounterCall::Increment {
+        tenant,
+        delta,
+        key,
+        client: Some(ctx.client.clone()),
+        view: false,
+    };
+    call_object(ctx.env, counter, &call).await
 }
 
 pub async fn set(ctx: &mut Ctx<'_>, tenant: TenantId, counter: CounterId) -> ApiResult<Response> {
@@ -132,8 +135,9 @@ pub async fn set(ctx: &mut Ctx<'_>, tenant: TenantId, counter: CounterId) -> Api
     .await
 }
 
-/// Asks the counter's object and relays its answer. A missing counter under a missing
-/// tenant is reported as the tenant's absence (one D1 read, on the error path only).
+/// Asks the counter's object and relays its answer with its budget decision as
+/// `X-RateLimit-*` headers. A missing counter under a missing tenant is reported as the
+/// tenant's absence (one D1 read, on the error path only).
 pub(crate) async fn call_object(
     env: &Env,
     counter: CounterId,
@@ -163,8 +167,13 @@ pub(crate) async fn call_object(
     }
     // The object's body streams through untouched; the headers are our own, because a
     // fetched response's headers cannot be changed.
+    let budget = respond::budget_of(&answer);
     let (_, body) = answer.into_parts();
-    respond::json_body(status, body).or_internal("answering")
+    let response = respond::json_body(status, body).or_internal("answering")?;
+    if let Some(decision) = &budget {
+        brake::decorate(response.headers(), decision).or_internal("answering")?;
+    }
+    Ok(response)
 }
 
 async fn init_object(env: &Env, record: &InitRecord) -> worker::Result<()> {

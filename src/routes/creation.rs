@@ -40,18 +40,21 @@ pub async fn commit_once(
         }),
         Err(e) => {
             let message = e.to_string();
-            match (violation(&message), &keyed) {
-                (Some(Violation::TenantLabel), _) => Err(ApiError::TenantLabelExists),
-                (Some(Violation::CounterLabel), _) => Err(ApiError::CounterLabelExists),
-                (Some(Violation::MissingTenant), _) => Err(ApiError::TenantNotFound),
-                (Some(Violation::IdempotencyKey), Some((key, fingerprint))) => {
-                    let earlier = replay(db, key, fingerprint).await?;
-                    let answer = earlier.ok_or_else(|| ApiError::Internal(message.clone()))?;
-                    Ok(Outcome {
+            // A keyed retry that lost a race to its twin may hit any of the creation's
+            // unique rules (the label before the key): if the twin's answer is stored
+            // under the key, this retry replays it.
+            if let (Some(_), Some((key, fingerprint))) = (violation(&message), &keyed) {
+                if let Some(answer) = replay(db, key, fingerprint).await? {
+                    return Ok(Outcome {
                         answer,
                         created: false,
-                    })
+                    });
                 }
+            }
+            match violation(&message) {
+                Some(Violation::TenantLabel) => Err(ApiError::TenantLabelExists),
+                Some(Violation::CounterLabel) => Err(ApiError::CounterLabelExists),
+                Some(Violation::MissingTenant) => Err(ApiError::TenantNotFound),
                 _ => Err(ApiError::Internal(format!("creating: {message}"))),
             }
         }

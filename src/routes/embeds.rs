@@ -1,15 +1,20 @@
 //! Embeds: `/embed.js` and the counter and page badges.
 
+use crate::domain::agent::AgentClass;
+use crate::domain::client::ClientKey;
+use crate::domain::cors::referer_origin;
 use crate::domain::counter::Delta;
 use crate::domain::crypto::{hex, sha256};
 use crate::domain::ids::{CounterId, TenantId};
 use crate::domain::page::PageId;
-use crate::embeds::badge::{check_label, format_count, parse_color, Badge, Style};
+use crate::embeds::badge::{error_text, format_count, Badge, BadgeOptions, Style};
 use crate::embeds::script;
 use crate::error::{ApiError, ApiResult};
 use crate::http::context::Ctx;
 use crate::http::respond::OrInternal;
+use crate::http::tenant_origins;
 use crate::objects::counter_protocol::CounterCall;
+use crate::platform::in_bot_list;
 use crate::routes::counters::call_object;
 use crate::routes::pages::{read_page, record_visit};
 use worker::{Headers, Response};
@@ -42,92 +47,151 @@ pub async fn counter_badge(
     tenant: TenantId,
     counter: CounterId,
 ) -> ApiResult<Response> {
-    let increment = wants_increment(ctx)?;
-    let call = if increment {
-        CounterCall::Increment {
+    let options = match badge_options(ctx) {
+        Ok(options) => options,
+        Err(e) => return error_badge(&e),
+    };
+    let call = match counting_client(ctx, &tenant, &options).await {
+        Some(client) => CounterCall::Increment {
             tenant,
             delta: Delta::ONE,
             key: None,
-        }
-    } else {
-        CounterCall::Read { tenant }
+            client: Some(client),
+            view: true,
+        },
+        None => CounterCall::Read { tenant },
     };
-    let mut answer = call_object(ctx.env, counter, &call).await?;
-    let text = answer.text().await.or_internal("reading a counter")?;
-    let json: serde_json::Value = serde_json::from_str(&text).or_internal("decoding a counter")?;
-    if answer.status_code() != 200 {
-        let code = json["errors"][0]["code"].as_str().unwrap_or_default();
-        return Err(match code {
-            "COUNTER_NOT_FOUND" => ApiError::CounterNotFound,
-            "TENANT_NOT_FOUND" => ApiError::TenantNotFound,
-            "COUNTER_OVERFLOW" => ApiError::CounterOverflow,
-            "DELTA_EXCEEDS_MAXIMUM" => ApiError::DeltaExceedsMaximum {
-                max_delta: json_i64(&json["max_delta"]),
-            },
-            _ => ApiError::Internal(format!("counter answered {}: {text}", answer.status_code())),
-        });
-    }
-    let value = json_i64(&json["value"]);
-    // An increment's answer has no label; the default label then is "count".
-    let label = json["label"].as_str().unwrap_or("count").to_string();
-    badge(ctx, &label, value, increment)
-}
-
-pub async fn page_badge(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
-    let increment = wants_increment(ctx)?;
-    let count = if increment {
-        record_visit(ctx, &tenant, &page).await?.count
-    } else {
-        match read_page(ctx.env, &tenant, &page).await {
-            Ok(answer) => answer.count,
-            Err(ApiError::PageNotFound) => 0,
-            Err(e) => return Err(e),
-        }
+    let counted = matches!(call, CounterCall::Increment { .. });
+    let (label, value) = match counter_shown(ctx, counter, &call).await {
+        Ok(shown) => shown,
+        Err(e) => return error_badge(&e),
     };
     badge(
         ctx,
-        "views",
-        i64::try_from(count).unwrap_or(i64::MAX),
-        increment,
+        &options,
+        options.label.as_deref().unwrap_or(&label),
+        value,
+        counted,
     )
 }
 
-fn json_i64(v: &serde_json::Value) -> i64 {
-    v.as_i64().unwrap_or_default()
-}
-
-fn wants_increment(ctx: &Ctx<'_>) -> ApiResult<bool> {
-    match ctx.query("inc")?.as_deref() {
-        None | Some("0") | Some("false") => Ok(false),
-        Some("1") | Some("true") => Ok(true),
-        Some(_) => Err(ApiError::InvalidParameter("inc must be 1 or 0".into())),
+/// A counter's label and value, after the increment if the call makes one (over the
+/// client's budget, the object shows the value without counting).
+async fn counter_shown(
+    ctx: &Ctx<'_>,
+    counter: CounterId,
+    call: &CounterCall,
+) -> ApiResult<(String, i64)> {
+    let mut answer = call_object(ctx.env, counter, call).await?;
+    let status = answer.status_code();
+    let text = answer.text().await.or_internal("reading a counter")?;
+    let json: serde_json::Value = serde_json::from_str(&text).or_internal("decoding a counter")?;
+    match (status, json["errors"][0]["code"].as_str()) {
+        (200, _) => Ok((
+            json["label"].as_str().unwrap_or("count").to_string(),
+            json["value"].as_i64().unwrap_or_default(),
+        )),
+        (_, Some("COUNTER_NOT_FOUND")) => Err(ApiError::CounterNotFound),
+        (_, Some("TENANT_NOT_FOUND")) => Err(ApiError::TenantNotFound),
+        (_, Some("COUNTER_OVERFLOW")) => Err(ApiError::CounterOverflow),
+        _ => Err(ApiError::Internal(format!(
+            "counter answered {status}: {text}"
+        ))),
     }
 }
 
-fn badge(ctx: &Ctx<'_>, default_label: &str, value: i64, counted: bool) -> ApiResult<Response> {
-    let label = check_label(ctx.query("label")?.as_deref().unwrap_or(default_label))?;
-    let color = parse_color(ctx.query("color")?.as_deref().unwrap_or("brightgreen"))?;
-    let label_color = parse_color(ctx.query("label_color")?.as_deref().unwrap_or("grey"))?;
-    let style = Style::parse(ctx.query("style")?.as_deref())?;
-    let short = match ctx.query("format")?.as_deref() {
-        None | Some("full") => false,
-        Some("short") => true,
-        Some(_) => {
-            return Err(ApiError::InvalidParameter(
-                "format must be short or full".into(),
-            ))
-        }
+pub async fn page_badge(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
+    let options = match badge_options(ctx) {
+        Ok(options) => options,
+        Err(e) => return error_badge(&e),
     };
-    let value = format_count(value, short);
+    let counting = counting_client(ctx, &tenant, &options).await.is_some();
+    let visited = if counting {
+        match record_visit(ctx, &tenant, &page, false).await {
+            Ok(visited) => Some(visited.answer.count),
+            // Over the tenant's hourly page creations: shown, not created.
+            Err(ApiError::RateLimitExceeded { .. }) => None,
+            Err(e) => return error_badge(&e),
+        }
+    } else {
+        None
+    };
+    let count = match visited {
+        Some(count) => count,
+        None => match read_page(ctx.env, &tenant, &page).await {
+            Ok(answer) => answer.count,
+            Err(ApiError::PageNotFound) => 0,
+            Err(e) => return error_badge(&e),
+        },
+    };
+    let value = i64::try_from(count).unwrap_or(i64::MAX);
+    badge(
+        ctx,
+        &options,
+        options.label.as_deref().unwrap_or("views"),
+        value,
+        counting,
+    )
+}
+
+fn badge_options(ctx: &Ctx<'_>) -> ApiResult<BadgeOptions> {
+    BadgeOptions::parse(|name| ctx.query(name))
+}
+
+/// Whose budget a counting badge spends, or `None` when this request must not count:
+/// no `inc=1`, a `HEAD`, or a `Referer` from a site outside the tenant's allowed origins
+/// (an `<img>` sends no `Origin`, so the page that embeds it is known only from there).
+/// Image proxies, which fetch for every viewer from one address, share one budget.
+async fn counting_client(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    options: &BadgeOptions,
+) -> Option<ClientKey> {
+    if !options.increment || ctx.head {
+        return None;
+    }
+    if let Some(origin) = ctx.header("Referer").as_deref().and_then(referer_origin) {
+        let allowed = match tenant_origins::of(ctx.env, tenant, &ctx.client).await {
+            Ok(Some(list)) => list.allows(&origin),
+            Ok(None) => ctx.config.cors.allows(&origin),
+            // Braked: this client is flooding; show, do not count.
+            Err(_) => false,
+        };
+        if !allowed {
+            return None;
+        }
+    }
+    let agent = AgentClass::of(ctx.header("User-Agent").as_deref(), in_bot_list);
+    Some(match agent {
+        AgentClass::Proxy => ClientKey::proxy(),
+        _ => ctx.client.clone(),
+    })
+}
+
+/// A badge that says what went wrong. Still an image with status 200: image proxies
+/// (GitHub's among them) show nothing at all for an error status.
+fn error_badge(error: &ApiError) -> ApiResult<Response> {
+    if let ApiError::Internal(detail) = error {
+        crate::http::log::failure("badge", detail);
+    }
     let svg = Badge {
-        label: &label,
-        value: &value,
-        color: &color,
-        label_color: &label_color,
-        style,
+        label: "edgecount",
+        value: error_text(error.code()),
+        color: "#e05d44",
+        label_color: "#555",
+        style: Style::Flat,
     }
     .render();
-    let etag = format!("\"{}\"", &hex(&sha256(svg.as_bytes()))[..16]);
+    let headers = svg_headers()?;
+    headers
+        .set("X-Edgecount-Error", error.code())
+        .or_internal("answering")?;
+    Ok(Response::ok(svg)
+        .or_internal("answering")?
+        .with_headers(headers))
+}
+
+fn svg_headers() -> ApiResult<Headers> {
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).or_internal("answering");
     set("Content-Type", "image/svg+xml; charset=utf-8")?;
@@ -135,7 +199,28 @@ fn badge(ctx: &Ctx<'_>, default_label: &str, value: i64, counted: bool) -> ApiRe
     set("Cache-Control", "no-cache, no-store, must-revalidate")?;
     set("Pragma", "no-cache")?;
     set("Expires", "0")?;
-    set("ETag", &etag)?;
+    Ok(headers)
+}
+
+fn badge(
+    ctx: &Ctx<'_>,
+    options: &BadgeOptions,
+    label: &str,
+    value: i64,
+    counted: bool,
+) -> ApiResult<Response> {
+    let value = format_count(value, options.short);
+    let svg = Badge {
+        label,
+        value: &value,
+        color: &options.color,
+        label_color: &options.label_color,
+        style: options.style,
+    }
+    .render();
+    let etag = format!("\"{}\"", &hex(&sha256(svg.as_bytes()))[..16]);
+    let headers = svg_headers()?;
+    headers.set("ETag", &etag).or_internal("answering")?;
     if !counted && ctx.header("If-None-Match").as_deref() == Some(etag.as_str()) {
         return Ok(Response::empty()
             .or_internal("answering")?

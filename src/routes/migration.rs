@@ -1,12 +1,14 @@
 //! The migration routes: the older counter services' APIs, answered in their own shapes
 //! on the default tenant (`DEFAULT_TENANT_LABEL`), which is created on first use with
-//! page auto-creation on.
+//! page auto-creation on. They count every client — `curl`, scripts, `ab` — as the
+//! services they replace did; budgets still apply per client.
 
 use crate::domain::counter::Delta;
 use crate::domain::ids::{CounterId, TenantId};
 use crate::domain::page::PageId;
 use crate::domain::views::{Tenant, TenantSettings};
 use crate::error::{ApiError, ApiResult};
+use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::respond::{self, OrInternal};
 use crate::objects::counter_protocol::CounterCall;
@@ -40,6 +42,7 @@ async fn default_tenant(ctx: &Ctx<'_>) -> ApiResult<TenantId> {
         updated_ms: now,
         settings: TenantSettings {
             page_auto_create: true,
+            count_bots: true,
             ..TenantSettings::default()
         },
         allowed_origins: None,
@@ -83,12 +86,18 @@ fn plain(body: String) -> ApiResult<Response> {
 
 async fn counter_value(ctx: &Ctx<'_>, call: CounterCall, counter: CounterId) -> ApiResult<i64> {
     let mut answer = call_object(ctx.env, counter, &call).await?;
+    let status = answer.status_code();
+    let retry_after = answer.headers().get("Retry-After").ok().flatten();
     let text = answer.text().await.or_internal("reading a counter")?;
+    if status == 429 {
+        return Err(ApiError::RateLimitExceeded {
+            retry_after_seconds: retry_after.and_then(|v| v.parse().ok()).unwrap_or(60),
+        });
+    }
     let value: serde_json::Value = serde_json::from_str(&text).or_internal("decoding a counter")?;
-    if answer.status_code() != 200 {
+    if status != 200 {
         return Err(ApiError::Internal(format!(
-            "legacy counter answered {}: {text}",
-            answer.status_code()
+            "legacy counter answered {status}: {text}"
         )));
     }
     value["value"]
@@ -96,20 +105,18 @@ async fn counter_value(ctx: &Ctx<'_>, call: CounterCall, counter: CounterId) -> 
         .ok_or_else(|| ApiError::internal("counter answer without a value"))
 }
 
-/// `POST /api/v1/counter` → 204.
+/// `POST /api/v1/counter` → 204; over the client's budget, 429.
 pub async fn counter_increment(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
     let tenant = default_tenant(ctx).await?;
     let counter = legacy_counter(ctx, &tenant).await?;
-    counter_value(
-        ctx,
-        CounterCall::Increment {
-            tenant,
-            delta: Delta::ONE,
-            key: None,
-        },
-        counter,
-    )
-    .await?;
+    let call = CounterCall::Increment {
+        tenant,
+        delta: Delta::ONE,
+        key: None,
+        client: Some(ctx.client.clone()),
+        view: false,
+    };
+    counter_value(ctx, call, counter).await?;
     Ok(Response::empty().or_internal("answering")?.with_status(204))
 }
 
@@ -121,11 +128,19 @@ pub async fn counter_read(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
     respond::json(200, serde_json::json!({ "count": value }).to_string()).or_internal("answering")
 }
 
-/// `GET|POST /web-counter/increment` → the new count as a bare number.
+/// `GET|POST /web-counter/increment` → the new count as a bare number. Over the client's
+/// budget it is the count as it stands, with `Retry-After`; a `HEAD` only reads.
 pub async fn web_counter_increment(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
+    if ctx.head {
+        return web_counter_read(ctx).await;
+    }
     let tenant = default_tenant(ctx).await?;
-    let answer = record_visit(ctx, &tenant, &web_counter_page()?).await?;
-    plain(answer.count.to_string())
+    let visited = record_visit(ctx, &tenant, &web_counter_page()?, true).await?;
+    let response = plain(visited.answer.count.to_string())?;
+    if let Some(decision) = &visited.budget {
+        brake::decorate(response.headers(), decision).or_internal("answering")?;
+    }
+    Ok(response)
 }
 
 /// `GET /web-counter/` and `GET /api/v1/visitor/getCounter` → the count as a bare number.
@@ -138,10 +153,16 @@ pub async fn web_counter_read(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
     )
 }
 
-/// `POST /visit/{page_id}` → `{"status": "success", "message": ...}`.
+/// `POST /visit/{page_id}` → `{"status": "success", "message": ...}`; a visit over the
+/// client's budget was not recorded, so it is 429 rather than a success that lies.
 pub async fn visit(ctx: &mut Ctx<'_>, page: PageId) -> ApiResult<Response> {
     let tenant = default_tenant(ctx).await?;
-    record_visit(ctx, &tenant, &page).await?;
+    let visited = record_visit(ctx, &tenant, &page, true).await?;
+    if let Some(decision) = visited.budget.filter(|d| !d.allowed) {
+        return Err(ApiError::RateLimitExceeded {
+            retry_after_seconds: decision.retry_after_seconds,
+        });
+    }
     let message = format!("Visit recorded for page {}", page.as_str());
     respond::json(
         200,

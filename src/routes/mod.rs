@@ -16,8 +16,8 @@ use crate::http::router::Route;
 use worker::Response;
 
 pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
-    if let Some(tenant) = route_tenant(&route) {
-        ctx.tenant_id = Some(tenant);
+    if let Some(tenant) = route.tenant() {
+        ctx.tenant_id = Some(tenant.to_string());
     }
     match route {
         Route::Health => {
@@ -33,6 +33,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         Route::UpdateTenant(t) => tenants::update(ctx, t).await,
         Route::Visit(t, p) => pages::visit(ctx, t, p).await,
         Route::GetPage(t, p) => pages::read(ctx, t, p).await,
+        Route::DeletePage(t, p) => pages::delete(ctx, t, p).await,
         Route::PageHistory(t, p) => pages::history(ctx, t, p).await,
         Route::LegacyCounterIncrement => migration::counter_increment(ctx).await,
         Route::LegacyCounterRead => migration::counter_read(ctx).await,
@@ -50,34 +51,5 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
             .or_internal("answering"),
         Route::CounterBadge(t, c) => embeds::counter_badge(ctx, t, c).await,
         Route::PageBadge(t, p) => embeds::page_badge(ctx, t, p).await,
-    }
-}
-
-fn route_tenant(route: &Route) -> Option<String> {
-    match route {
-        Route::Health
-        | Route::CreateTenant
-        | Route::LegacyCounterIncrement
-        | Route::LegacyCounterRead
-        | Route::WebCounterIncrement
-        | Route::WebCounterRead
-        | Route::VisitorGetCounter
-        | Route::LegacyVisit(_)
-        | Route::LegacyVisits(_)
-        | Route::GitHub
-        | Route::GitHubView(..)
-        | Route::EmbedScript
-        | Route::OpenApi => None,
-        Route::CounterBadge(t, _) | Route::PageBadge(t, _) => Some(t.to_string()),
-        Route::UpdateTenant(t)
-        | Route::Visit(t, _)
-        | Route::GetPage(t, _)
-        | Route::PageHistory(t, _) => Some(t.to_string()),
-        Route::GetTenant(t)
-        | Route::CreateCounter(t)
-        | Route::ListCounters(t)
-        | Route::GetCounter(t, _)
-        | Route::Increment(t, _)
-        | Route::SetValue(t, _) => Some(t.to_string()),
     }
 }

@@ -1,54 +1,65 @@
-//! Page routes: a visit, a page's count, and its history.
+//! Page routes: a visit, a page's count, its history, and its deletion.
 
+use crate::domain::agent::AgentClass;
+use crate::domain::budget::Decision;
+use crate::domain::client::ClientKey;
 use crate::domain::history::HistoryRange;
 use crate::domain::ids::TenantId;
 use crate::domain::page::PageId;
-use crate::domain::visit::{country, referrer_host, AgentClass};
+use crate::domain::visit::{country, referrer_host};
 use crate::error::{ApiError, ApiResult};
+use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::respond::{self, OrInternal};
-use crate::objects::page_protocol::{PageCall, Visitor};
-use crate::platform::now_ms;
+use crate::objects::page_protocol::{PageAnswer, PageCall, Visitor};
+use crate::platform::{in_bot_list, now_ms};
 use crate::store::{self, pages, tenants};
-use serde::Deserialize;
-use worker::{Env, Method, Request, RequestInit};
+use worker::{Env, Method, Request, RequestInit, Response};
 
-/// What a page object answers.
-#[derive(Debug, Deserialize)]
-pub struct PageAnswer {
-    pub page_id: String,
-    pub count: u64,
-    #[serde(default)]
-    pub unique: bool,
-    #[serde(default)]
-    pub uniques_today: u64,
+/// A visit as the page object decided it, with the client's budget.
+pub struct Visited {
+    pub answer: PageAnswer,
+    pub budget: Option<Decision>,
 }
 
-pub async fn visit(
-    ctx: &mut Ctx<'_>,
-    tenant: TenantId,
-    page: PageId,
-) -> ApiResult<worker::Response> {
-    let answer = record_visit(ctx, &tenant, &page).await?;
-    let body = serde_json::json!({"page_id": answer.page_id, "count": answer.count, "unique": answer.unique});
-    respond::json(200, body.to_string()).or_internal("answering")
+pub async fn visit(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
+    let visited = record_visit(ctx, &tenant, &page, false).await?;
+    let a = &visited.answer;
+    let body = serde_json::json!({
+        "page_id": a.page_id,
+        "count": a.count,
+        "unique": a.unique.unwrap_or(false),
+        "counted": a.counted.unwrap_or(false),
+        "reason": a.reason,
+    });
+    let response = respond::json(200, body.to_string()).or_internal("answering")?;
+    if let Some(decision) = &visited.budget {
+        brake::decorate(response.headers(), decision).or_internal("answering")?;
+    }
+    Ok(response)
 }
 
-pub async fn read(
-    ctx: &mut Ctx<'_>,
-    tenant: TenantId,
-    page: PageId,
-) -> ApiResult<worker::Response> {
+pub async fn read(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
     let answer = read_page(ctx.env, &tenant, &page).await?;
-    let body = serde_json::json!({"page_id": answer.page_id, "count": answer.count, "uniques_today": answer.uniques_today});
+    let body = serde_json::json!({
+        "page_id": answer.page_id,
+        "count": answer.count,
+        "uniques_today": answer.uniques_today.unwrap_or(0),
+    });
     respond::json(200, body.to_string()).or_internal("answering")
 }
 
-pub async fn history(
-    ctx: &mut Ctx<'_>,
-    tenant: TenantId,
-    page: PageId,
-) -> ApiResult<worker::Response> {
+/// `DELETE /tenants/{t}/pages/{p}` (admin): the page, its visit log and its history.
+pub async fn delete(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
+    let call = PageCall::Delete {
+        tenant: tenant.to_string(),
+        page: page.as_str().to_string(),
+    };
+    call_page(ctx.env, &call).await?;
+    Ok(Response::empty().or_internal("answering")?.with_status(204))
+}
+
+pub async fn history(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
     let range = HistoryRange::parse(
         ctx.query("from")?.as_deref(),
         ctx.query("to")?.as_deref(),
@@ -68,12 +79,15 @@ pub async fn history(
     let step = range.granularity.bucket_ms();
     let mut found = found.into_iter().peekable();
     let mut series = Vec::new();
+    let (mut visits_total, mut visitor_days) = (0, 0);
     let mut start = range.from_ms;
     while start < range.to_ms {
         let (visits, uniques) = match found.peek() {
             Some(b) if b.start == start => found.next().map_or((0, 0), |b| (b.visits, b.uniques)),
             _ => (0, 0),
         };
+        visits_total += visits;
+        visitor_days += uniques;
         series.push(serde_json::json!({
             "start": crate::domain::time::rfc3339(start),
             "visits": visits,
@@ -81,44 +95,73 @@ pub async fn history(
         }));
         start += step;
     }
-    respond::json(200, serde_json::json!({ "series": series }).to_string()).or_internal("answering")
+    // A bucket's uniques are the day's first visits in it, so a day's buckets add up to
+    // that day's unique visitors; over several days the sum counts a visitor once per
+    // day: visitor-days, and named so.
+    let body = serde_json::json!({
+        "series": series,
+        "total": {"visits": visits_total, "visitor_days": visitor_days},
+    });
+    respond::json(200, body.to_string()).or_internal("answering")
 }
 
 /// Counts a visit of the calling client on a page, through the page's object.
+/// `count_all` counts it whatever its user agent (the migration routes).
 pub async fn record_visit(
     ctx: &Ctx<'_>,
     tenant: &TenantId,
     page: &PageId,
-) -> ApiResult<PageAnswer> {
+    count_all: bool,
+) -> ApiResult<Visited> {
     let user_agent = ctx.header("User-Agent");
+    let agent = AgentClass::of(user_agent.as_deref(), in_bot_list);
+    // An image proxy fetches for all its viewers from one address: they share one
+    // budget per page instead of exhausting the proxy's.
+    let client = match agent {
+        AgentClass::Proxy => ClientKey::proxy(),
+        _ => ctx.client.clone(),
+    };
     let visitor = Visitor {
         ip: ctx.header("CF-Connecting-IP").unwrap_or_default(),
-        agent: AgentClass::of(user_agent.as_deref()),
+        agent,
         user_agent: user_agent.unwrap_or_default(),
         referrer_host: referrer_host(ctx.header("Referer").as_deref()),
         country: country(ctx.req.cf().and_then(|cf| cf.country()).as_deref()),
         dnt: ctx.header("DNT").as_deref().map(str::trim) == Some("1"),
+        client: client.as_str().to_string(),
+        count_all,
     };
     let call = PageCall::Visit {
         tenant: tenant.to_string(),
         page: page.as_str().to_string(),
         visitor,
     };
-    call_page(ctx.env, &call).await
+    let mut answer = call_page(ctx.env, &call).await?;
+    let budget = respond::budget_of(&answer);
+    Ok(Visited {
+        answer: decode(&mut answer).await?,
+        budget,
+    })
 }
 
 pub async fn read_page(env: &Env, tenant: &TenantId, page: &PageId) -> ApiResult<PageAnswer> {
-    call_page(
-        env,
-        &PageCall::Read {
-            tenant: tenant.to_string(),
-            page: page.as_str().to_string(),
-        },
-    )
-    .await
+    let call = PageCall::Read {
+        tenant: tenant.to_string(),
+        page: page.as_str().to_string(),
+    };
+    decode(&mut call_page(env, &call).await?).await
 }
 
-async fn call_page(env: &Env, call: &PageCall) -> ApiResult<PageAnswer> {
+async fn decode(answer: &mut Response) -> ApiResult<PageAnswer> {
+    let text = answer
+        .text()
+        .await
+        .or_internal("reading a page object's answer")?;
+    serde_json::from_str(&text).or_internal("decoding a page object's answer")
+}
+
+/// Calls the page's object; a success is its answer, an error becomes ours.
+async fn call_page(env: &Env, call: &PageCall) -> ApiResult<Response> {
     let page = PageId::new(call.page().to_string())?;
     let stub = env
         .durable_object("PAGE")
@@ -134,23 +177,32 @@ async fn call_page(env: &Env, call: &PageCall) -> ApiResult<PageAnswer> {
         .await
         .or_internal("calling a page object")?;
     let status = answer.status_code();
+    if (200..300).contains(&status) {
+        return Ok(answer);
+    }
     let text = answer
         .text()
         .await
         .or_internal("reading a page object's answer")?;
-    if status == 200 {
-        return serde_json::from_str(&text).or_internal("decoding a page object's answer");
-    }
-    let code = serde_json::from_str::<serde_json::Value>(&text)
+    let error: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let code = error["errors"][0]["code"].as_str().unwrap_or_default();
+    let retry_after = answer
+        .headers()
+        .get("Retry-After")
         .ok()
-        .and_then(|v| v["errors"][0]["code"].as_str().map(str::to_string));
-    Err(match code.as_deref() {
-        Some("TENANT_NOT_FOUND") => ApiError::TenantNotFound,
-        Some("PAGE_NOT_FOUND") => ApiError::PageNotFound,
-        Some("PAGE_LIMIT_REACHED") => ApiError::PageLimitReached {
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    Err(match code {
+        "TENANT_NOT_FOUND" => ApiError::TenantNotFound,
+        "PAGE_NOT_FOUND" => ApiError::PageNotFound,
+        "PAGE_LIMIT_REACHED" => ApiError::PageLimitReached {
             limit: crate::config::get(env)?.max_pages_per_tenant,
         },
-        Some("INVALID_PARAMETER") => ApiError::InvalidParameter("page_id is not valid".into()),
+        "RATE_LIMIT_EXCEEDED" => ApiError::RateLimitExceeded {
+            retry_after_seconds: retry_after,
+        },
+        "INVALID_PARAMETER" => ApiError::InvalidParameter("page_id is not valid".into()),
         _ => ApiError::Internal(format!("page object answered {status}: {text}")),
     })
 }

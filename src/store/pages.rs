@@ -1,9 +1,10 @@
 //! The `pages`, `visits` and `visit_days` tables: page records, the visit log the page
 //! objects flush, history queries and retention.
 
+use crate::config::Config;
 use crate::domain::history::HistoryRange;
 use crate::domain::visit::DAY_MS;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::respond::OrInternal;
 use crate::objects::page_storage::{PageState, VisitRow};
 use crate::store::int;
@@ -22,27 +23,121 @@ struct PageRow {
     updated_ms: u64,
 }
 
-/// Creates the page if its tenant creates pages on first visit and is under `cap`
-/// pages; one statement, so concurrent first visits cannot pass the cap together.
+const HOUR_MS: u64 = 3_600_000;
+
+/// Creates the page if its tenant creates pages on first visit, is under its page cap
+/// and has created fewer than its hourly budget in the last hour; one statement, so
+/// concurrent first visits cannot pass the cap or the budget together.
 pub async fn create_if_allowed(
     db: &D1Database,
     tenant: &str,
     page: &str,
     now_ms: u64,
-    cap: u64,
+    config: &Config,
 ) -> ApiResult<()> {
     db.prepare(
         "INSERT INTO pages (tenant_id, page_id, count, version, created_ms, updated_ms)
          SELECT ?1, ?2, 0, 0, ?3, ?3
          WHERE EXISTS (SELECT 1 FROM tenants WHERE id = ?1 AND page_auto_create = 1)
            AND (SELECT COUNT(*) FROM pages WHERE tenant_id = ?1) < ?4
+           AND (SELECT COUNT(*) FROM pages WHERE tenant_id = ?1 AND created_ms > ?5) < ?6
          ON CONFLICT DO NOTHING",
     )
-    .bind(&[tenant.into(), page.into(), int(now_ms), int(cap)])
+    .bind(&[
+        tenant.into(),
+        page.into(),
+        int(now_ms),
+        int(config.max_pages_per_tenant),
+        int(now_ms.saturating_sub(HOUR_MS)),
+        int(config.page_create_per_hour),
+    ])
     .or_internal("binding a page creation")?
     .run()
     .await
     .or_internal("creating a page")
+    .map(drop)
+}
+
+#[derive(Deserialize)]
+struct CreationState {
+    pages: u64,
+    recent: u64,
+    oldest_recent: Option<u64>,
+}
+
+/// Why a tenant that creates pages on first visit did not create one: its cap, or its
+/// hourly budget (then when the oldest creation of the hour leaves it).
+pub async fn why_not_created<T>(
+    db: &D1Database,
+    tenant: &str,
+    now_ms: u64,
+    config: &Config,
+) -> ApiResult<T> {
+    let since = now_ms.saturating_sub(HOUR_MS);
+    let state: Option<CreationState> = db
+        .prepare(
+            "SELECT (SELECT COUNT(*) FROM pages WHERE tenant_id = ?1) AS pages,
+                    COUNT(*) AS recent, MIN(created_ms) AS oldest_recent
+             FROM pages WHERE tenant_id = ?1 AND created_ms > ?2",
+        )
+        .bind(&[tenant.into(), int(since)])
+        .or_internal("binding a page creation check")?
+        .first(None)
+        .await
+        .or_internal("checking page creation")?;
+    let state = state.ok_or_else(|| ApiError::internal("page creation check answered nothing"))?;
+    if state.pages >= config.max_pages_per_tenant {
+        return Err(ApiError::PageLimitReached {
+            limit: config.max_pages_per_tenant,
+        });
+    }
+    if state.recent >= config.page_create_per_hour {
+        let frees_at = state.oldest_recent.unwrap_or(now_ms) + HOUR_MS;
+        return Err(ApiError::RateLimitExceeded {
+            retry_after_seconds: frees_at.saturating_sub(now_ms).div_ceil(1000).max(1),
+        });
+    }
+    Err(ApiError::internal("a page was neither created nor refused"))
+}
+
+/// Rows one deletion statement removes: a page with a long history is deleted in
+/// bounded steps.
+const DELETE_ROWS: u64 = 20_000;
+
+/// Deletes a page with its visit log, daily totals and record.
+pub async fn delete(db: &D1Database, tenant: &str, page: &str) -> ApiResult<()> {
+    loop {
+        let result = db
+            .prepare(
+                "DELETE FROM visits WHERE tenant_id = ?1 AND page_id = ?2 AND seq IN
+                   (SELECT seq FROM visits WHERE tenant_id = ?1 AND page_id = ?2 LIMIT ?3)",
+            )
+            .bind(&[tenant.into(), page.into(), int(DELETE_ROWS)])
+            .or_internal("binding a visit deletion")?
+            .run()
+            .await
+            .or_internal("deleting a page's visits")?;
+        let deleted = result
+            .meta()
+            .ok()
+            .flatten()
+            .and_then(|m| m.changes)
+            .unwrap_or(0);
+        if (deleted as u64) < DELETE_ROWS {
+            break;
+        }
+    }
+    let statement = |sql: &str| {
+        db.prepare(sql)
+            .bind(&[tenant.into(), page.into()])
+            .or_internal("binding a page deletion")
+    };
+    db.batch(vec![
+        statement("DELETE FROM visit_days WHERE tenant_id = ?1 AND page_id = ?2")?,
+        statement("DELETE FROM pages WHERE tenant_id = ?1 AND page_id = ?2")?,
+    ])
+    .await
+    .or_internal("deleting a page")
     .map(drop)
 }
 
@@ -155,33 +250,69 @@ pub async fn history(
     Ok(rows)
 }
 
-/// Keeps the totals of days about to leave the log (only days not summed before, so a
-/// day half-deleted by an earlier run keeps its full total), then deletes up to `limit`
-/// rows older than `cutoff_ms`. Answers how many rows were deleted.
-pub async fn expire_visits(db: &D1Database, cutoff_ms: u64, limit: u32) -> ApiResult<u64> {
-    let cutoff_day_ms = cutoff_ms / DAY_MS * DAY_MS;
+/// The oldest visit row older than `cutoff_ms`: (tenant, page, seq). Found through
+/// `visits_by_time`, so it costs the same at any table size — the retention job's cursor.
+pub async fn oldest_expired(
+    db: &D1Database,
+    cutoff_ms: u64,
+) -> ApiResult<Option<(String, String, u64)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        tenant_id: String,
+        page_id: String,
+        seq: u64,
+    }
+    let row: Option<Row> = db
+        .prepare("SELECT tenant_id, page_id, seq FROM visits WHERE ts < ?1 ORDER BY ts LIMIT 1")
+        .bind(&[int(cutoff_ms)])
+        .or_internal("binding an expiry lookup")?
+        .first(None)
+        .await
+        .or_internal("finding expired visits")?;
+    Ok(row.map(|r| (r.tenant_id, r.page_id, r.seq)))
+}
+
+/// Moves one page's expired rows with `seq` in `[from_seq, from_seq + rows)` into their
+/// days' totals: the totals grow by exactly what is deleted, in one transaction, so
+/// history (rows plus totals) is exact before, during and after retention. Answers how
+/// many rows moved.
+pub async fn roll_up(
+    db: &D1Database,
+    tenant: &str,
+    page: &str,
+    from_seq: u64,
+    rows: u64,
+    cutoff_ms: u64,
+) -> ApiResult<u64> {
+    let range = [
+        tenant.into(),
+        page.into(),
+        int(from_seq),
+        int(from_seq.saturating_add(rows)),
+        int(cutoff_ms),
+    ];
+    let which = "tenant_id = ?1 AND page_id = ?2 AND seq >= ?3 AND seq < ?4 AND ts < ?5";
     let results = db
         .batch(vec![
             db.prepare(format!(
-                "INSERT OR IGNORE INTO visit_days (tenant_id, page_id, day, visits, uniques)
+                "INSERT INTO visit_days (tenant_id, page_id, day, visits, uniques)
                  SELECT tenant_id, page_id, ts / {DAY_MS}, SUM(counted), SUM(is_unique)
-                 FROM visits WHERE ts < ?1 GROUP BY tenant_id, page_id, ts / {DAY_MS}"
+                 FROM visits WHERE {which} GROUP BY ts / {DAY_MS}
+                 ON CONFLICT (tenant_id, page_id, day) DO UPDATE
+                 SET visits = visits + excluded.visits, uniques = uniques + excluded.uniques"
             ))
-            .bind(&[int(cutoff_day_ms)])
+            .bind(&range)
             .or_internal("binding a rollup")?,
-            db.prepare(
-                "DELETE FROM visits WHERE (tenant_id, page_id, seq) IN
-                   (SELECT tenant_id, page_id, seq FROM visits WHERE ts < ?1 LIMIT ?2)",
-            )
-            .bind(&[int(cutoff_day_ms), int(limit)])
-            .or_internal("binding a retention delete")?,
+            db.prepare(format!("DELETE FROM visits WHERE {which}"))
+                .bind(&range)
+                .or_internal("binding a retention delete")?,
         ])
         .await
-        .or_internal("expiring visits")?;
-    let deleted = results
+        .or_internal("rolling up visits")?;
+    let moved = results
         .last()
         .and_then(|r| r.meta().ok().flatten())
         .and_then(|m| m.changes)
         .unwrap_or(0);
-    Ok(deleted as u64)
+    Ok(moved as u64)
 }

@@ -22,9 +22,10 @@ export function edgecountOptions(vars) {
   };
 }
 
-/** Tests' defaults: a known admin key, fast flushes, no rate limit unless asked. */
+/** Tests run with wrangler.toml as shipped (budgets, the read brake, logging), plus a known
+ * admin key and fast flushes. */
 function workerOptions(vars) {
-  return edgecountOptions({ ADMIN_API_KEY: ADMIN_KEY, FLUSH_INTERVAL_MS: "200", RATE_LIMIT_WINDOW_SECONDS: "0", ...vars });
+  return edgecountOptions({ ADMIN_API_KEY: ADMIN_KEY, FLUSH_INTERVAL_MS: "200", ...vars });
 }
 
 /** Applies migrations/*.sql not yet recorded in d1_migrations (wrangler's own table). */
@@ -54,7 +55,8 @@ function runtimeStdio(onLog) {
       pending = lines.pop();
       if (onLog) lines.filter(Boolean).forEach(onLog);
     });
-    stderr.pipe(process.stderr);
+    // Written, not piped: many runtimes in one test file would pile listeners onto stderr.
+    stderr.on("data", (chunk) => process.stderr.write(chunk));
   };
 }
 
@@ -85,9 +87,14 @@ export class Service {
     this.db = db;
   }
 
-  /** A request through the real runtime; answers {status, headers, body, json}. */
-  async request(method, path, { headers = {}, body, json } = {}) {
+  /**
+   * A request through the real runtime; answers {status, headers, body, json}. `ip` is
+   * the client's address as Cloudflare's edge reports it (CF-Connecting-IP); without it
+   * the local runtime says 127.0.0.1, one client for every request.
+   */
+  async request(method, path, { headers = {}, body, json, ip } = {}) {
     const init = { method, headers: { ...headers } };
+    if (ip !== undefined) init.headers["CF-Connecting-IP"] = ip;
     if (json !== undefined) {
       init.body = JSON.stringify(json);
       init.headers["Content-Type"] = "application/json";
@@ -137,6 +144,24 @@ export async function eventually(probe, ms = 5000, step = 50) {
     await new Promise((r) => setTimeout(r, step));
   }
 }
+
+/** The address of the i-th of many distinct clients (IPv4 private space). */
+export function clientIp(i) {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+
+/** User agents as the clients users have send them. */
+export const AGENTS = {
+  curl: "curl/8.5.0",
+  pythonRequests: "python-requests/2.32.3",
+  go: "Go-http-client/1.1",
+  java: "Java/17.0.12",
+  apacheBench: "ApacheBench/2.3",
+  camo: "github-camo (4c3bd7e1)",
+  chrome: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+  firefox: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+  googlebot: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+};
 
 export function errorCode(res) {
   return res.json?.errors?.[0]?.code;
