@@ -52,7 +52,7 @@ export function build({ force = false } = {}) {
   if (!process.env.EDGECOUNT_KEEP_NAMES) {
     const wasm = join(root, "build", "index_bg.wasm");
     const features = ["bulk-memory", "nontrapping-float-to-int", "sign-ext", "mutable-globals", "reference-types", "multivalue"];
-    const strip = spawnSync(env.WASM_OPT_BIN, ["--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm], { stdio: "inherit" });
+    const strip = spawnSync(env.WASM_OPT_BIN, ["-Oz", "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm], { stdio: "inherit" });
     if (strip.status !== 0) {
       console.error("build: stripping names failed");
       process.exit(strip.status ?? 1);

@@ -64,24 +64,31 @@ pub fn check_label(raw: &str) -> ApiResult<String> {
     Ok(raw.to_string())
 }
 
-/// `1234` → `1.2k` with `short`, else the plain number.
+/// `1234` → `1.2k` with `short`, else the plain number. Rounds down, like shields.
+/// Integer arithmetic: exact for every value, and no float formatting in the bundle.
 pub fn format_count(value: i64, short: bool) -> String {
     let magnitude = value.unsigned_abs();
     if !short || magnitude < 1_000 {
         return value.to_string();
     }
     let sign = if value < 0 { "-" } else { "" };
-    let (scaled, unit) = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]
-        .iter()
-        .find(|(size, _)| magnitude as f64 >= *size)
-        .map(|(size, unit)| (magnitude as f64 / size, *unit))
-        .unwrap_or((magnitude as f64, ""));
-    let text = if scaled < 10.0 {
-        format!("{:.1}", (scaled * 10.0).floor() / 10.0)
+    let units = [
+        (1_000_000_000_000, "T"),
+        (1_000_000_000, "B"),
+        (1_000_000, "M"),
+        (1_000, "k"),
+    ];
+    let (size, unit) = units
+        .into_iter()
+        .find(|(size, _)| magnitude >= *size)
+        .unwrap_or((1, ""));
+    let whole = magnitude / size;
+    let tenth = magnitude % size * 10 / size;
+    if whole < 10 && tenth > 0 {
+        format!("{sign}{whole}.{tenth}{unit}")
     } else {
-        format!("{}", scaled.floor())
-    };
-    format!("{sign}{}{unit}", text.trim_end_matches(".0"))
+        format!("{sign}{whole}{unit}")
+    }
 }
 
 fn glyph_width(table: &[(u16, u16, u16)], c: char, fallback: f64) -> f64 {
@@ -396,6 +403,10 @@ mod tests {
             (999_999, "999k"),
             (1_250_000, "1.2M"),
             (3_000_000_000, "3B"),
+            (9_999, "9.9k"),
+            (10_500, "10k"),
+            (1_000_000_000_000_000, "1000T"),
+            (i64::MIN + 1, "-9223372T"),
             (-4_500, "-4.5k"),
         ] {
             assert_eq!(format_count(n, true), text, "{n}");

@@ -5,6 +5,8 @@ use crate::domain::github::ViewField;
 use crate::error::ApiResult;
 use crate::http::respond::OrInternal;
 use serde::{Deserialize, Serialize};
+use worker::js_sys::{Function, Reflect, JSON};
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{Env, KvStore};
 
 pub const BINDING: &str = "GITHUB_CACHE";
@@ -25,12 +27,26 @@ pub struct Entry {
     pub meta: EntryMeta,
 }
 
-pub fn store(env: &Env) -> ApiResult<KvStore> {
-    env.kv(BINDING).or_internal("KV binding GITHUB_CACHE")
+/// The cache's KV namespace: read through workers-rs, written through the binding
+/// itself (workers-rs's put serializes values generically, which pulled float formatting
+/// into the bundle for a value that is always text).
+pub struct Kv {
+    store: KvStore,
+    raw: JsValue,
 }
 
-pub async fn get(kv: &KvStore, key: &str) -> ApiResult<Option<Entry>> {
+pub fn store(env: &Env) -> ApiResult<Kv> {
+    let raw = Reflect::get(env, &JsValue::from_str(BINDING))
+        .map_err(|_| crate::error::ApiError::internal("KV binding GITHUB_CACHE"))?;
+    Ok(Kv {
+        store: env.kv(BINDING).or_internal("KV binding GITHUB_CACHE")?,
+        raw,
+    })
+}
+
+pub async fn get(kv: &Kv, key: &str) -> ApiResult<Option<Entry>> {
     let (body, meta) = kv
+        .store
         .get(key)
         .text_with_metadata::<EntryMeta>()
         .await
@@ -41,18 +57,33 @@ pub async fn get(kv: &KvStore, key: &str) -> ApiResult<Option<Entry>> {
     }))
 }
 
-pub async fn put(kv: &KvStore, key: &str, entry: &Entry) -> ApiResult<()> {
+pub async fn put(kv: &Kv, key: &str, entry: &Entry) -> ApiResult<()> {
     let mut meta = entry.meta.clone();
-    if serde_json::to_string(&meta).map_or(true, |m| m.len() > METADATA_LIMIT) {
+    let mut json = serde_json::to_string(&meta).or_internal("encoding cache metadata")?;
+    if json.len() > METADATA_LIMIT {
         meta.etags.clear();
+        json = serde_json::to_string(&meta).or_internal("encoding cache metadata")?;
     }
-    kv.put(key, entry.body.as_str())
-        .or_internal("writing the GitHub cache")?
-        .metadata(meta)
-        .or_internal("writing the GitHub cache")?
-        .execute()
+    let options = JSON::parse(&format!(r#"{{"metadata":{json}}}"#))
+        .map_err(|e| crate::error::ApiError::Internal(format!("cache metadata: {e:?}")))?;
+    let put: Function = Reflect::get(&kv.raw, &JsValue::from_str("put"))
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| crate::error::ApiError::internal("KV binding has no put"))?;
+    let written = put
+        .call3(
+            &kv.raw,
+            &JsValue::from_str(key),
+            &JsValue::from_str(&entry.body),
+            &options,
+        )
+        .map_err(|e| {
+            crate::error::ApiError::Internal(format!("writing the GitHub cache: {e:?}"))
+        })?;
+    worker::wasm_bindgen_futures::JsFuture::from(worker::js_sys::Promise::from(written))
         .await
-        .or_internal("writing the GitHub cache")
+        .map(drop)
+        .map_err(|e| crate::error::ApiError::Internal(format!("writing the GitHub cache: {e:?}")))
 }
 
 pub fn view_key(org: &str, field: ViewField) -> String {

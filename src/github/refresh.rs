@@ -8,7 +8,7 @@ use crate::github::cache::{self, Entry, EntryMeta};
 use crate::github::upstream::{fetch_cached, Fetched};
 use crate::http::log;
 use crate::platform::now_ms;
-use worker::{Env, KvStore};
+use worker::Env;
 
 pub async fn run(env: &Env) {
     let outcome = async {
@@ -41,7 +41,7 @@ pub async fn run(env: &Env) {
 /// nothing: the copy and its fetch time stay as they were.
 pub async fn refresh_path(
     config: &GitHubConfig,
-    kv: &KvStore,
+    kv: &cache::Kv,
     path: &CachedPath,
 ) -> ApiResult<bool> {
     let key = path.kv_key();
@@ -75,7 +75,7 @@ pub async fn refresh_path(
 }
 
 /// Writes a cached path and, for a repository list, the views built from it.
-pub async fn store_entry(kv: &KvStore, path: &CachedPath, entry: &Entry) -> ApiResult<()> {
+pub async fn store_entry(kv: &cache::Kv, path: &CachedPath, entry: &Entry) -> ApiResult<()> {
     cache::put(kv, &path.kv_key(), entry).await?;
     if let CachedPath::Repos(org) = path {
         for field in ViewField::ALL {

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::http::log;
 use futures_util::future::{select, Either};
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, Delay, Fetch, Headers};
 
 /// One upstream answer, reduced to what the cache and proxy use.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -80,10 +80,8 @@ pub async fn get(
     if let Some(etag) = etag {
         set("If-None-Match", etag)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let request =
-        Request::new_with_init(&url, &init).map_err(|e| Failure::Unavailable(e.to_string()))?;
+    let request = crate::platform::request("GET", &url, Some(&headers), None)
+        .map_err(|e| Failure::Unavailable(e.to_string()))?;
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(request);

@@ -32,7 +32,6 @@ impl Access {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
-    OpenApi,
     CreateTenant,
     GetTenant(TenantId),
     UpdateTenant(TenantId),
@@ -80,7 +79,6 @@ impl Route {
             | Route::CounterBadge(t, _)
             | Route::PageBadge(t, _) => Some(*t),
             Route::Health
-            | Route::OpenApi
             | Route::CreateTenant
             | Route::LegacyCounterIncrement
             | Route::LegacyCounterRead
@@ -256,7 +254,6 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
                 .post(Route::CreateCounter(t), Admin)
         }
         ["embed.js"] => Resource::at("/embed.js").get(Route::EmbedScript, Open),
-        ["openapi.json"] => Resource::at("/openapi.json").get(Route::OpenApi, Open),
         ["tenants", t, "pages", p, "badge.svg"] => {
             Resource::at("/tenants/{tenant_id}/pages/{page_id}/badge.svg")
                 .get(Route::PageBadge(tenant(t)?, page(p)?), Badge)

@@ -133,7 +133,9 @@ impl CounterObject {
     }
 
     async fn init(&self, req: &mut Request) -> ApiResult<Response> {
-        let record: InitRecord = req.json().await.or_internal("decoding an init record")?;
+        let text = req.text().await.or_internal("reading an init record")?;
+        let record: InitRecord =
+            serde_json::from_str(&text).or_internal("decoding an init record")?;
         self.adopt(&record.meta, &record.state)?;
         respond::json(201, "{}").or_internal("answering init")
     }

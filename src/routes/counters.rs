@@ -16,7 +16,7 @@ use crate::objects::counter_protocol::CounterCall;
 use crate::platform::{now_ms, random_bytes};
 use crate::routes::creation::{commit_once, reply};
 use crate::store::{self, counters, idempotency::Answer, tenants};
-use worker::{Env, Method, Request, RequestInit, Response};
+use worker::{Env, Response};
 
 pub const PAGE_DEFAULT: u32 = 20;
 pub const PAGE_MAX: u32 = 100;
@@ -180,12 +180,9 @@ async fn init_object(env: &Env, record: &InitRecord) -> worker::Result<()> {
     let stub = env
         .durable_object("COUNTER")?
         .get_by_name(&record.meta.counter_id)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(record)?.into()));
-    let answer = stub
-        .fetch_with_request(Request::new_with_init("https://counter/init", &init)?)
-        .await?;
+    let body = serde_json::to_string(record)?;
+    let init = crate::platform::request("POST", "https://counter/init", None, Some(&body))?;
+    let answer = stub.fetch_with_request(init).await?;
     match answer.status_code() {
         201 => Ok(()),
         other => Err(worker::Error::RustError(format!(

@@ -47,8 +47,6 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         }
         Route::GitHubView(n, field) => github::view(ctx, &n, &field).await,
         Route::EmbedScript => embeds::script(ctx),
-        Route::OpenApi => respond::json(200, crate::http::openapi::document().to_string())
-            .or_internal("answering"),
         Route::CounterBadge(t, c) => embeds::counter_badge(ctx, t, c).await,
         Route::PageBadge(t, p) => embeds::page_badge(ctx, t, p).await,
     }

@@ -12,9 +12,9 @@ use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::respond::{self, OrInternal};
 use crate::objects::page_protocol::{PageAnswer, PageCall, Visitor};
-use crate::platform::{in_bot_list, now_ms};
+use crate::platform::{in_bot_list, now_ms, request};
 use crate::store::{self, pages, tenants};
-use worker::{Env, Method, Request, RequestInit, Response};
+use worker::{Env, Response};
 
 /// A visit as the page object decided it, with the client's budget.
 pub struct Visited {
@@ -167,11 +167,9 @@ async fn call_page(env: &Env, call: &PageCall) -> ApiResult<Response> {
         .durable_object("PAGE")
         .and_then(|ns| ns.get_by_name(&page.object_name(call.tenant())))
         .or_internal("reaching a page object")?;
-    let mut init = RequestInit::new();
     let body = serde_json::to_string(call).or_internal("encoding a page call")?;
-    init.with_method(Method::Post).with_body(Some(body.into()));
     let request =
-        Request::new_with_init("https://page/", &init).or_internal("building a page call")?;
+        request("POST", "https://page/", None, Some(&body)).or_internal("building a page call")?;
     let mut answer = stub
         .fetch_with_request(request)
         .await
