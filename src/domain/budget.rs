@@ -35,31 +35,6 @@ pub struct Decision {
     pub retry_after_seconds: u64,
 }
 
-impl Decision {
-    /// How an object tells the Worker its decision, in one internal header.
-    pub fn to_wire(&self) -> String {
-        format!(
-            "{} {} {} {}",
-            u8::from(self.allowed),
-            self.limit,
-            self.remaining,
-            self.retry_after_seconds
-        )
-    }
-
-    pub fn from_wire(raw: &str) -> Option<Decision> {
-        let mut fields = raw.split(' ').map(str::parse::<u64>);
-        let mut next = || fields.next()?.ok();
-        let decision = Decision {
-            allowed: next()? == 1,
-            limit: u32::try_from(next()?).ok()?,
-            remaining: u32::try_from(next()?).ok()?,
-            retry_after_seconds: next()?,
-        };
-        Some(decision)
-    }
-}
-
 impl Window {
     /// Counts one request if the window has room. A refused request is not counted, so
     /// a client that keeps hammering does not push its own reset further away.
@@ -192,20 +167,6 @@ mod tests {
         w.admit(0, POLICY);
         assert!(!w.is_expired(59_999, POLICY));
         assert!(w.is_expired(60_000, POLICY));
-    }
-
-    #[test]
-    fn decisions_cross_to_the_worker_intact() {
-        let d = Decision {
-            allowed: false,
-            limit: 10,
-            remaining: 0,
-            retry_after_seconds: 42,
-        };
-        assert_eq!(Decision::from_wire(&d.to_wire()), Some(d));
-        for bad in ["", "1 2 3", "x 1 2 3", "1 -1 0 0"] {
-            assert_eq!(Decision::from_wire(bad), None, "{bad:?}");
-        }
     }
 
     fn client(ip: &str) -> ClientKey {

@@ -4,11 +4,10 @@
 //! counts per Cloudflare location and is eventually consistent: a brake, not a budget.
 //! Budgets for counting requests live in the counted objects (`domain::budget`).
 
-use crate::domain::budget::Decision;
 use crate::domain::client::ClientKey;
 use crate::error::{ApiError, ApiResult};
 use crate::http::log;
-use worker::{Env, Headers};
+use worker::Env;
 
 /// What a refused read is told: the binding's shortest period.
 const RETRY_AFTER_SECONDS: u64 = 10;
@@ -29,14 +28,4 @@ pub async fn check(env: &Env, client: &ClientKey) -> ApiResult<()> {
             Ok(())
         }
     }
-}
-
-/// A counted object's budget decision, as the client sees it.
-pub fn decorate(headers: &Headers, decision: &Decision) -> worker::Result<()> {
-    headers.set("X-RateLimit-Limit", &decision.limit.to_string())?;
-    headers.set("X-RateLimit-Remaining", &decision.remaining.to_string())?;
-    if !decision.allowed {
-        headers.set("Retry-After", &decision.retry_after_seconds.to_string())?;
-    }
-    Ok(())
 }

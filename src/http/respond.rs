@@ -67,23 +67,47 @@ pub fn from_object(context: &str, answer: ApiResult<Response>) -> worker::Result
     })
 }
 
-/// The internal header that carries a budget decision from a counted object to the
-/// Worker, which turns it into `X-RateLimit-*` (and `Retry-After` when refused).
-pub const BUDGET_HEADER: &str = "X-Edgecount-Budget";
-
-/// An object's answer with its budget decision, if it made one.
+/// A counted object's budget decision, as the client sees it: the object sets these on
+/// its own answer, and the Worker relays them.
 pub fn with_budget(response: Response, budget: Option<Decision>) -> ApiResult<Response> {
-    if let Some(decision) = budget {
-        response
-            .headers()
-            .set(BUDGET_HEADER, &decision.to_wire())
-            .or_internal("answering")?;
+    if let Some(decision) = &budget {
+        decorate_budget(response.headers(), decision).or_internal("answering")?;
     }
     Ok(response)
 }
 
-/// The budget decision an object's answer carries.
+pub fn decorate_budget(headers: &Headers, decision: &Decision) -> worker::Result<()> {
+    headers.set("X-RateLimit-Limit", &decision.limit.to_string())?;
+    headers.set("X-RateLimit-Remaining", &decision.remaining.to_string())?;
+    if !decision.allowed {
+        headers.set("Retry-After", &decision.retry_after_seconds.to_string())?;
+    }
+    Ok(())
+}
+
+/// The budget decision an object's answer carries (refused when it names a
+/// `Retry-After`).
 pub fn budget_of(answer: &Response) -> Option<Decision> {
-    let raw = answer.headers().get(BUDGET_HEADER).ok().flatten()?;
-    Decision::from_wire(&raw)
+    let header = |name| answer.headers().get(name).ok().flatten();
+    let number = |name| header(name)?.parse::<u64>().ok();
+    let retry_after = number("Retry-After");
+    Some(Decision {
+        allowed: retry_after.is_none(),
+        limit: u32::try_from(number("X-RateLimit-Limit")?).ok()?,
+        remaining: u32::try_from(number("X-RateLimit-Remaining")?).ok()?,
+        retry_after_seconds: retry_after.unwrap_or(0),
+    })
+}
+
+/// An object's answer as ours: its status, headers (a copy: a fetched answer's own
+/// cannot be changed) and body, streamed through.
+pub fn relay(answer: Response) -> ApiResult<Response> {
+    let status = answer.status_code();
+    let headers = worker::web_sys::Headers::new_with_headers(&answer.headers().0)
+        .map_err(|e| ApiError::Internal(format!("copying headers: {e:?}")))?;
+    let (_, body) = answer.into_parts();
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(Headers(headers))
+        .body(body))
 }

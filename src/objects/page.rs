@@ -26,13 +26,16 @@ use crate::http::log;
 use crate::http::respond::{self, with_budget, OrInternal};
 use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
-use crate::objects::page_protocol::{NotCounted, PageAnswer, PageCall, Visitor};
+use crate::objects::page_protocol::{
+    call_of, NotCounted, PageCall, PageView, VisitAnswer, Visitor,
+};
 use crate::objects::page_storage::{BatchWrite, PageState, PageStorage, VisitRow};
 use crate::objects::transaction::atomically;
 use crate::platform::now_ms;
 use crate::shared_result::SharedResult;
 use crate::store;
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
@@ -41,6 +44,9 @@ use worker::{durable_object, DurableObject, Env, Request, Response, State};
 const FLUSH_ROWS: u32 = 20 * store::pages::ROWS_PER_INSERT as u32;
 /// How long tenant settings are trusted before the alarm reads them again.
 const SETTINGS_TTL_MS: u64 = 60_000;
+/// Stored visitors remembered in memory (16 bytes each, about 2 MB with the set's own
+/// overhead).
+const KNOWN_VISITORS: usize = 65_536;
 
 struct Live {
     page: PageState,
@@ -49,6 +55,9 @@ struct Live {
     pending: Vec<VisitRow>,
     /// Hashes of the open batch's new visitors (not in storage yet).
     pending_visitors: Vec<[u8; 16]>,
+    /// Today's visitors known to be stored, so a returning visitor costs no lookup.
+    /// Bounded: past `KNOWN_VISITORS` it starts over and storage answers again.
+    known_visitors: HashSet<[u8; 16]>,
     uniques: DayUniques,
     persisted_uniques: DayUniques,
     settings: TenantSettings,
@@ -59,7 +68,7 @@ struct Live {
 
 /// What a visit decided, before anything is written.
 struct Decided {
-    answer: PageAnswer,
+    answer: VisitAnswer,
     /// False when the visit stores nothing (over budget, or Do Not Track).
     recorded: bool,
     budget: Option<Decision>,
@@ -99,16 +108,12 @@ impl DurableObject for PageObject {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        // Decoded in wasm from text: walking a JavaScript object field by field costs
-        // more than parsing the JSON again.
-        let call = match req.text().await {
-            Ok(text) => serde_json::from_str::<PageCall>(&text).or_internal("decoding a page call"),
-            Err(e) => Err(ApiError::Internal(format!("reading a page call: {e}"))),
-        };
-        let answer = match call {
-            Ok(call) => self.serve(call).await,
-            Err(e) => Err(e),
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let url = req.inner().url();
+        let answer = match call_of(&url) {
+            Some(Ok(call)) => self.serve(call).await,
+            Some(Err(e)) => Err(ApiError::Internal(format!("decoding a page call: {e}"))),
+            None => Err(ApiError::NotFound),
         };
         respond::from_object("page object", answer)
     }
@@ -137,17 +142,14 @@ impl PageObject {
             PageCall::Read { .. } => {
                 self.batch.settled().await?;
                 let today = day_of(now_ms());
-                let answer = self.with_live(|live| PageAnswer {
+                let answer = self.with_live(|live| PageView {
                     page_id: live.page.page_id.clone(),
                     count: live.page.count,
-                    unique: None,
-                    counted: None,
-                    reason: None,
-                    uniques_today: Some(if live.uniques.day == today {
+                    uniques_today: if live.uniques.day == today {
                         live.uniques.count()
                     } else {
                         0
-                    }),
+                    },
                 })?;
                 answer_json(&answer, None)
             }
@@ -204,10 +206,11 @@ impl PageObject {
         };
         let uniques_changed =
             !live.pending_visitors.is_empty() || live.uniques != live.persisted_uniques;
+        let visitors = std::mem::take(&mut live.pending_visitors);
         let batch = BatchWrite {
             page: live.page.clone(),
             rows: std::mem::take(&mut live.pending),
-            visitors: std::mem::take(&mut live.pending_visitors),
+            visitors: visitors.clone(),
             uniques: uniques_changed.then(|| live.uniques.clone()),
         };
         let written = self
@@ -218,6 +221,7 @@ impl PageObject {
             Ok(()) => {
                 live.persisted = live.page.clone();
                 live.persisted_uniques = live.uniques.clone();
+                remember_visitors(live, visitors);
             }
             Err(_) => {
                 live.page = live.persisted.clone();
@@ -261,6 +265,7 @@ impl PageObject {
             page: stored,
             pending: Vec::new(),
             pending_visitors: Vec::new(),
+            known_visitors: HashSet::new(),
             persisted_uniques: uniques.clone(),
             uniques,
             settings,
@@ -437,6 +442,7 @@ impl PageObject {
                 live.uniques = DayUniques::new(today);
                 live.persisted_uniques = DayUniques::new(today);
                 live.pending_visitors.clear();
+                live.known_visitors.clear();
             }
         }
         Ok(())
@@ -526,7 +532,7 @@ fn decide(
         .is_enabled()
         .then(|| live.budgets.admit(&client, now, policy));
     let uncounted = |live: &Live, reason| Decided {
-        answer: PageAnswer::uncounted(&live.page.page_id, live.page.count, reason),
+        answer: VisitAnswer::uncounted(&live.page.page_id, live.page.count, reason),
         recorded: false,
         budget,
     };
@@ -544,11 +550,20 @@ fn decide(
         live.uniques = DayUniques::new(today);
         live.persisted_uniques = DayUniques::new(today);
         live.pending_visitors.clear();
+        live.known_visitors.clear();
     }
     let unique = match salt {
         Some(salt) if counted => {
             let hash = visitor_hash(salt.as_bytes(), &visitor.ip, &visitor.user_agent);
-            let known = live.pending_visitors.contains(&hash) || storage.knows_visitor(&hash)?;
+            let known =
+                if live.known_visitors.contains(&hash) || live.pending_visitors.contains(&hash) {
+                    true
+                } else if storage.knows_visitor(&hash)? {
+                    remember_visitors(live, [hash]);
+                    true
+                } else {
+                    false
+                };
             let seen = live.uniques.observe(&hash, known);
             if let Seen::New { remember: true } = seen {
                 live.pending_visitors.push(hash);
@@ -572,13 +587,12 @@ fn decide(
         counted: u8::from(counted),
         is_unique: u8::from(unique),
     });
-    let answer = PageAnswer {
+    let answer = VisitAnswer {
         page_id: page.page_id.clone(),
         count: page.count,
-        unique: Some(unique),
-        counted: Some(counted),
+        unique,
+        counted,
         reason: (!counted).then_some(NotCounted::Bot),
-        uniques_today: None,
     };
     Ok(Decided {
         answer,
@@ -587,7 +601,17 @@ fn decide(
     })
 }
 
-fn answer_json(answer: &PageAnswer, budget: Option<Decision>) -> ApiResult<Response> {
+/// Remembers visitors known to be stored today, within the bound.
+fn remember_visitors(live: &mut Live, visitors: impl IntoIterator<Item = [u8; 16]>) {
+    for hash in visitors {
+        if live.known_visitors.len() >= KNOWN_VISITORS {
+            live.known_visitors.clear();
+        }
+        live.known_visitors.insert(hash);
+    }
+}
+
+fn answer_json(answer: &impl serde::Serialize, budget: Option<Decision>) -> ApiResult<Response> {
     let body = serde_json::to_string(answer).or_internal("encoding a page answer")?;
     with_budget(respond::json(200, body).or_internal("answering")?, budget)
 }

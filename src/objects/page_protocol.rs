@@ -70,32 +70,97 @@ pub enum NotCounted {
     Budget,
 }
 
-/// A page object's answer to a visit or a read (`unique`, `counted`, `reason` for
-/// visits; `uniques_today` for reads).
+/// A page object's answer to a visit, exactly as the client sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageAnswer {
+pub struct VisitAnswer {
     pub page_id: String,
     pub count: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unique: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub counted: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// This visitor's first visit of the page today.
+    pub unique: bool,
+    pub counted: bool,
+    /// Why it did not count; `null` when it did.
     pub reason: Option<NotCounted>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uniques_today: Option<u64>,
 }
 
-impl PageAnswer {
+impl VisitAnswer {
     /// A visit that counted nothing, for `reason`.
     pub fn uncounted(page_id: &str, count: u64, reason: NotCounted) -> Self {
-        PageAnswer {
+        VisitAnswer {
             page_id: page_id.to_string(),
             count,
-            unique: Some(false),
-            counted: Some(false),
+            unique: false,
+            counted: false,
             reason: Some(reason),
-            uniques_today: None,
         }
+    }
+}
+
+/// A page object's answer to a read, exactly as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageView {
+    pub page_id: String,
+    pub count: u64,
+    pub uniques_today: u64,
+}
+
+/// How a call travels: as JSON in the query of the object's URL (no request body, so
+/// no stream to set up and read on either side).
+pub fn call_url(call: &PageCall) -> Result<String, serde_json::Error> {
+    let json = serde_json::to_string(call)?;
+    let encoded: String = form_urlencoded::byte_serialize(json.as_bytes()).collect();
+    Ok(format!("https://page/?c={encoded}"))
+}
+
+/// The call in an object's URL, if it carries one.
+pub fn call_of(url: &str) -> Option<Result<PageCall, serde_json::Error>> {
+    let query = url.split_once('?')?.1;
+    let (_, json) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "c")?;
+    Some(serde_json::from_str(&json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_round_trip_through_the_url() {
+        let call = PageCall::Visit {
+            tenant: "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b".into(),
+            page: "/posts/héllo?x=1&y=2#z".into(),
+            visitor: Visitor {
+                ip: "2001:db8::1".into(),
+                user_agent: "Mozilla/5.0 (X11; Linux x86_64) \"quoted\" & more".into(),
+                referrer_host: Some("news.example".into()),
+                country: None,
+                agent: AgentClass::Browser,
+                dnt: true,
+                client: "2001:db8::/64".into(),
+                count_all: false,
+            },
+        };
+        let url = call_url(&call).unwrap();
+        assert!(url.is_ascii());
+        assert_eq!(call_of(&url).unwrap().unwrap(), call);
+        assert!(call_of("https://page/").is_none());
+    }
+
+    /// What clients read: pinned.
+    #[test]
+    fn answers_have_the_contract_shape() {
+        let counted = VisitAnswer {
+            page_id: "p".into(),
+            count: 2,
+            unique: true,
+            counted: true,
+            reason: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&counted).unwrap(),
+            r#"{"page_id":"p","count":2,"unique":true,"counted":true,"reason":null}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&VisitAnswer::uncounted("p", 2, NotCounted::Budget)).unwrap(),
+            r#"{"page_id":"p","count":2,"unique":false,"counted":false,"reason":"budget"}"#
+        );
     }
 }

@@ -8,7 +8,6 @@ use crate::domain::input::{NewCounter, NewValue};
 use crate::domain::views::{counter_json, counter_page_json};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::read_limited;
-use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::respond::{self, OrInternal};
 use crate::objects::counter::InitRecord;
@@ -135,8 +134,8 @@ pub async fn set(ctx: &mut Ctx<'_>, tenant: TenantId, counter: CounterId) -> Api
     .await
 }
 
-/// Asks the counter's object and relays its answer with its budget decision as
-/// `X-RateLimit-*` headers. A missing counter under a missing tenant is reported as the
+/// Asks the counter's object and relays its answer, its budget decision
+/// (`X-RateLimit-*`) included. A missing counter under a missing tenant is reported as the
 /// tenant's absence (one D1 read, on the error path only).
 pub(crate) async fn call_object(
     env: &Env,
@@ -165,15 +164,8 @@ pub(crate) async fn call_object(
             "counter object answered {status}"
         )));
     }
-    // The object's body streams through untouched; the headers are our own, because a
-    // fetched response's headers cannot be changed.
-    let budget = respond::budget_of(&answer);
-    let (_, body) = answer.into_parts();
-    let response = respond::json_body(status, body).or_internal("answering")?;
-    if let Some(decision) = &budget {
-        brake::decorate(response.headers(), decision).or_internal("answering")?;
-    }
-    Ok(response)
+    // The object's answer streams through, with its headers (its budget among them).
+    respond::relay(answer)
 }
 
 async fn init_object(env: &Env, record: &InitRecord) -> worker::Result<()> {

@@ -8,7 +8,6 @@ use crate::domain::ids::{CounterId, TenantId};
 use crate::domain::page::PageId;
 use crate::domain::views::{Tenant, TenantSettings};
 use crate::error::{ApiError, ApiResult};
-use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::respond::{self, OrInternal};
 use crate::objects::counter_protocol::CounterCall;
@@ -138,7 +137,7 @@ pub async fn web_counter_increment(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
     let visited = record_visit(ctx, &tenant, &web_counter_page()?, true).await?;
     let response = plain(visited.answer.count.to_string())?;
     if let Some(decision) = &visited.budget {
-        brake::decorate(response.headers(), decision).or_internal("answering")?;
+        respond::decorate_budget(response.headers(), decision).or_internal("answering")?;
     }
     Ok(response)
 }

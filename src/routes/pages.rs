@@ -8,45 +8,31 @@ use crate::domain::ids::TenantId;
 use crate::domain::page::PageId;
 use crate::domain::visit::{country, referrer_host};
 use crate::error::{ApiError, ApiResult};
-use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::respond::{self, OrInternal};
-use crate::objects::page_protocol::{PageAnswer, PageCall, Visitor};
-use crate::platform::{in_bot_list, now_ms, request};
+use crate::objects::page_protocol::{call_url, PageCall, PageView, VisitAnswer, Visitor};
+use crate::platform::{in_bot_list, now_ms};
 use crate::store::{self, pages, tenants};
 use worker::{Env, Response};
 
 /// A visit as the page object decided it, with the client's budget.
 pub struct Visited {
-    pub answer: PageAnswer,
+    pub answer: VisitAnswer,
     pub budget: Option<Decision>,
 }
 
+/// `POST …/visit`: the object's answer is the client's, streamed through.
 pub async fn visit(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
-    let visited = record_visit(ctx, &tenant, &page, false).await?;
-    let a = &visited.answer;
-    let body = serde_json::json!({
-        "page_id": a.page_id,
-        "count": a.count,
-        "unique": a.unique.unwrap_or(false),
-        "counted": a.counted.unwrap_or(false),
-        "reason": a.reason,
-    });
-    let response = respond::json(200, body.to_string()).or_internal("answering")?;
-    if let Some(decision) = &visited.budget {
-        brake::decorate(response.headers(), decision).or_internal("answering")?;
-    }
-    Ok(response)
+    let call = visit_call(ctx, &tenant, &page, false);
+    respond::relay(call_page(ctx.env, &call).await?)
 }
 
 pub async fn read(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
-    let answer = read_page(ctx.env, &tenant, &page).await?;
-    let body = serde_json::json!({
-        "page_id": answer.page_id,
-        "count": answer.count,
-        "uniques_today": answer.uniques_today.unwrap_or(0),
-    });
-    respond::json(200, body.to_string()).or_internal("answering")
+    let call = PageCall::Read {
+        tenant: tenant.to_string(),
+        page: page.as_str().to_string(),
+    };
+    respond::relay(call_page(ctx.env, &call).await?)
 }
 
 /// `DELETE /tenants/{t}/pages/{p}` (admin): the page, its visit log and its history.
@@ -113,6 +99,17 @@ pub async fn record_visit(
     page: &PageId,
     count_all: bool,
 ) -> ApiResult<Visited> {
+    let call = visit_call(ctx, tenant, page, count_all);
+    let mut answer = call_page(ctx.env, &call).await?;
+    let budget = respond::budget_of(&answer);
+    Ok(Visited {
+        answer: decode(&mut answer).await?,
+        budget,
+    })
+}
+
+/// The visit of the calling client: what the object needs to decide it, no more.
+fn visit_call(ctx: &Ctx<'_>, tenant: &TenantId, page: &PageId, count_all: bool) -> PageCall {
     let user_agent = ctx.header("User-Agent");
     let agent = AgentClass::of(user_agent.as_deref(), in_bot_list);
     // An image proxy fetches for all its viewers from one address: they share one
@@ -131,20 +128,14 @@ pub async fn record_visit(
         client: client.as_str().to_string(),
         count_all,
     };
-    let call = PageCall::Visit {
+    PageCall::Visit {
         tenant: tenant.to_string(),
         page: page.as_str().to_string(),
         visitor,
-    };
-    let mut answer = call_page(ctx.env, &call).await?;
-    let budget = respond::budget_of(&answer);
-    Ok(Visited {
-        answer: decode(&mut answer).await?,
-        budget,
-    })
+    }
 }
 
-pub async fn read_page(env: &Env, tenant: &TenantId, page: &PageId) -> ApiResult<PageAnswer> {
+pub async fn read_page(env: &Env, tenant: &TenantId, page: &PageId) -> ApiResult<PageView> {
     let call = PageCall::Read {
         tenant: tenant.to_string(),
         page: page.as_str().to_string(),
@@ -152,7 +143,7 @@ pub async fn read_page(env: &Env, tenant: &TenantId, page: &PageId) -> ApiResult
     decode(&mut call_page(env, &call).await?).await
 }
 
-async fn decode(answer: &mut Response) -> ApiResult<PageAnswer> {
+async fn decode<T: serde::de::DeserializeOwned>(answer: &mut Response) -> ApiResult<T> {
     let text = answer
         .text()
         .await
@@ -167,11 +158,9 @@ async fn call_page(env: &Env, call: &PageCall) -> ApiResult<Response> {
         .durable_object("PAGE")
         .and_then(|ns| ns.get_by_name(&page.object_name(call.tenant())))
         .or_internal("reaching a page object")?;
-    let body = serde_json::to_string(call).or_internal("encoding a page call")?;
-    let request =
-        request("POST", "https://page/", None, Some(&body)).or_internal("building a page call")?;
+    let url = call_url(call).or_internal("encoding a page call")?;
     let mut answer = stub
-        .fetch_with_request(request)
+        .fetch_with_str(&url)
         .await
         .or_internal("calling a page object")?;
     let status = answer.status_code();
