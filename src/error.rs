@@ -114,9 +114,7 @@ impl ApiError {
             TenantLabelExists => "A tenant with this label already exists".into(),
             CounterNotFound => "Counter does not exist".into(),
             CounterLabelExists => "A counter with this label already exists in the tenant".into(),
-            PageNotFound => {
-                "Page does not exist, and its tenant does not create pages on first visit".into()
-            }
+            PageNotFound => "Page does not exist".into(),
             PageLimitReached { limit } => {
                 format!("The tenant has reached its limit of {limit} pages; no page was created")
             }

@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, root } from "./helpers/worker.mjs";
+import { examples, run } from "./helpers/readme.mjs";
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -70,4 +71,14 @@ test("npm run dev serves the API with the development admin key", async () => {
   assert.equal(inc.headers.get("x-ratelimit-limit"), "10", "wrangler.toml's default limits apply");
   const unauthorized = await fetch(`${base}/tenants`, { method: "POST", body: JSON.stringify({ label: "x" }) });
   assert.equal(unauthorized.status, 401);
+});
+
+test("every curl example in the README prints what the README says it prints", async () => {
+  const adminKey = readFileSync(join(root, ".dev.vars"), "utf8").match(/^ADMIN_API_KEY=(.*)$/m)?.[1]?.trim();
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const commands = examples(readme).flatMap((b) => b.commands).filter((c) => c.text.startsWith("curl"));
+  assert.ok(commands.length >= 20, `${commands.length} examples found`);
+  assert.ok(commands.filter((c) => c.expected.length).length >= 15, "most examples say what they print");
+  const problems = await run(readme, { base, adminKey });
+  assert.deepEqual(problems, [], JSON.stringify(problems, null, 2));
 });

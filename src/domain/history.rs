@@ -1,9 +1,10 @@
 //! History queries: a time range and a bucket size, checked and bounded so one request
 //! can ask for at most `MAX_BUCKETS` buckets.
 
-use crate::domain::time::parse_rfc3339;
+use crate::domain::time::{parse_rfc3339, rfc3339};
 use crate::domain::visit::DAY_MS;
 use crate::error::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_DAYS: u64 = 30;
 pub const MAX_BUCKETS: u64 = 2_000;
@@ -80,6 +81,66 @@ impl HistoryRange {
     }
 }
 
+/// Counted visits and first visits of the day in one bucket, as the store finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Bucket {
+    pub start: u64,
+    pub visits: u64,
+    pub uniques: u64,
+}
+
+/// `{series: [{start, visits, uniques}], total: {visits, visitor_days}}`, fields in the
+/// order the contract lists them.
+#[derive(Debug, Serialize)]
+pub struct History {
+    series: Vec<Point>,
+    total: Totals,
+}
+
+#[derive(Debug, Serialize)]
+struct Point {
+    start: String,
+    visits: u64,
+    uniques: u64,
+}
+
+/// A bucket's uniques are the day's first visits in it, so a day's buckets add up to that
+/// day's unique visitors; over several days the sum counts a visitor once per day:
+/// visitor-days, and named so.
+#[derive(Debug, Serialize)]
+struct Totals {
+    visits: u64,
+    visitor_days: u64,
+}
+
+impl HistoryRange {
+    /// Every bucket of the range, empty ones as zeros (charts need no gap filling), from
+    /// the buckets found (sorted by start).
+    pub fn fill(&self, found: Vec<Bucket>) -> History {
+        let step = self.granularity.bucket_ms();
+        let mut found = found.into_iter().peekable();
+        let mut series = Vec::new();
+        let mut total = Totals {
+            visits: 0,
+            visitor_days: 0,
+        };
+        let mut start = self.from_ms;
+        while start < self.to_ms {
+            let bucket = found.next_if(|b| b.start == start);
+            let (visits, uniques) = bucket.map_or((0, 0), |b| (b.visits, b.uniques));
+            total.visits += visits;
+            total.visitor_days += uniques;
+            series.push(Point {
+                start: rfc3339(start),
+                visits,
+                uniques,
+            });
+            start += step;
+        }
+        History { series, total }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +169,28 @@ mod tests {
         .unwrap();
         assert_eq!(r.from_ms, 1_699_956_000_000);
         assert_eq!(r.to_ms, 1_699_966_800_000);
+    }
+
+    #[test]
+    fn every_bucket_is_filled_and_totals_are_visitor_days() {
+        let range = HistoryRange::parse(Some("2023-11-12"), Some("2023-11-15"), None, NOW).unwrap();
+        let day = |d: u64| 1_699_747_200_000 + d * DAY_MS;
+        let history = range.fill(vec![
+            Bucket {
+                start: day(0),
+                visits: 5,
+                uniques: 3,
+            },
+            Bucket {
+                start: day(2),
+                visits: 2,
+                uniques: 2,
+            },
+        ]);
+        assert_eq!(
+            serde_json::to_string(&history).unwrap(),
+            r#"{"series":[{"start":"2023-11-12T00:00:00.000Z","visits":5,"uniques":3},{"start":"2023-11-13T00:00:00.000Z","visits":0,"uniques":0},{"start":"2023-11-14T00:00:00.000Z","visits":2,"uniques":2}],"total":{"visits":7,"visitor_days":5}}"#
+        );
     }
 
     #[test]

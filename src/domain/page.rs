@@ -2,6 +2,7 @@
 //! the path (so `/posts/hello` travels as `%2Fposts%2Fhello`).
 
 use crate::error::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
 
 pub const MAX_PAGE_ID_BYTES: usize = 512;
 
@@ -36,6 +37,19 @@ impl PageId {
     pub fn object_name(&self, tenant: &str) -> String {
         format!("page:{tenant}:{}", self.0)
     }
+}
+
+/// A page as stored. `seq` numbers every visit (counted or not); D1 has seen visits up
+/// to `flushed_seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageState {
+    pub tenant_id: String,
+    pub page_id: String,
+    pub count: u64,
+    pub seq: u64,
+    pub flushed_seq: u64,
+    pub created_ms: u64,
+    pub updated_ms: u64,
 }
 
 fn invalid(why: &str) -> ApiError {

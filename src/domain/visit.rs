@@ -3,8 +3,42 @@
 //! useless once the day's salt is gone. Never the IP or the user agent itself.
 
 use crate::domain::crypto::hmac_sha256;
+use serde::{Deserialize, Serialize};
 
 pub const DAY_MS: u64 = 86_400_000;
+
+/// One visit, as the log keeps it: no IP, no user agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitRow {
+    pub seq: u64,
+    pub ts: u64,
+    pub referrer_host: Option<String>,
+    pub country: Option<String>,
+    pub agent: String,
+    pub counted: u8,
+    pub is_unique: u8,
+}
+
+/// Rows as one JSON array of arrays, `[seq, ts, referrer_host, country, agent, counted,
+/// is_unique]` each: how a batch of rows crosses into SQLite (object storage and D1)
+/// in one bound value, unpacked there with `json_each`.
+pub fn rows_json(rows: &[VisitRow]) -> String {
+    let tuples: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.seq,
+                r.ts,
+                r.referrer_host.as_deref(),
+                r.country.as_deref(),
+                r.agent.as_str(),
+                r.counted,
+                r.is_unique,
+            )
+        })
+        .collect();
+    serde_json::to_string(&tuples).unwrap_or_else(|_| "[]".into())
+}
 
 /// The host of a `Referer` header, lower-cased; nothing for anything that is not an
 /// http(s) URL with a plausible host.
@@ -55,6 +89,24 @@ pub fn visitor_hash(salt: &[u8], ip: &str, user_agent: &str) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_cross_as_one_json_array() {
+        let row = |seq, referrer: Option<&str>| VisitRow {
+            seq,
+            ts: 1_700_000_000_000,
+            referrer_host: referrer.map(str::to_string),
+            country: None,
+            agent: "browser".into(),
+            counted: 1,
+            is_unique: 0,
+        };
+        assert_eq!(
+            rows_json(&[row(7, Some("news.example")), row(8, None)]),
+            r#"[[7,1700000000000,"news.example",null,"browser",1,0],[8,1700000000000,null,null,"browser",1,0]]"#
+        );
+        assert_eq!(rows_json(&[]), "[]");
+    }
 
     #[test]
     fn keeps_only_the_referrer_host() {

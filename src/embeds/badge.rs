@@ -1,7 +1,7 @@
 //! The shields-style badge: label and value, widths from Verdana's real glyph metrics
 //! (the font the SVG names) so text never clips, all text escaped for XML. Pure.
 
-use crate::embeds::glyph_widths::{VERDANA_11, VERDANA_BOLD_10};
+use crate::embeds::glyph_widths::{VERDANA_11_PACKED, VERDANA_BOLD_10};
 use crate::error::{ApiError, ApiResult};
 
 /// As long as a counter's label may be, so a counter's own label always fits.
@@ -91,6 +91,25 @@ pub fn format_count(value: i64, short: bool) -> String {
     }
 }
 
+thread_local! {
+    /// Verdana 11px as (first code point, run length - 1, width), unpacked once.
+    static VERDANA_11: Vec<(u16, u16, u16)> = unpack(VERDANA_11_PACKED);
+}
+
+/// The packed runs (see `glyph_widths`) as a table to search.
+fn unpack(packed: &[u8]) -> Vec<(u16, u16, u16)> {
+    let mut next = 0u16;
+    packed
+        .chunks_exact(5)
+        .map(|run| {
+            let lo = next.wrapping_add(u16::from_le_bytes([run[0], run[1]]));
+            let len = u16::from(run[2]);
+            next = lo.wrapping_add(len).wrapping_add(1);
+            (lo, len, u16::from_le_bytes([run[3], run[4]]))
+        })
+        .collect()
+}
+
 fn glyph_width(table: &[(u16, u16, u16)], c: char, fallback: f64) -> f64 {
     let code = c as u32;
     if code > 0x2fff {
@@ -112,8 +131,10 @@ fn glyph_width(table: &[(u16, u16, u16)], c: char, fallback: f64) -> f64 {
 
 /// The width of `text` set in Verdana 11px, in pixels.
 pub fn text_width(text: &str) -> f64 {
-    let m = glyph_width(&VERDANA_11, 'm', 10.0);
-    text.chars().map(|c| glyph_width(&VERDANA_11, c, m)).sum()
+    VERDANA_11.with(|table| {
+        let m = glyph_width(table, 'm', 10.0);
+        text.chars().map(|c| glyph_width(table, c, m)).sum()
+    })
 }
 
 /// The width of `text` in Verdana bold 10px with for-the-badge's letter spacing.
@@ -122,7 +143,7 @@ fn caps_width(text: &str) -> f64 {
     let glyphs: f64 = text
         .chars()
         .map(|c| match glyph_width(&VERDANA_BOLD_10, c, f64::NAN) {
-            w if w.is_nan() => glyph_width(&VERDANA_11, c, 11.0),
+            w if w.is_nan() => VERDANA_11.with(|table| glyph_width(table, c, 11.0)),
             w => w,
         })
         .sum();
@@ -286,6 +307,19 @@ mod tests {
             label_color: "#555",
             style,
         }
+    }
+
+    #[test]
+    fn the_packed_table_unpacks_to_sorted_runs() {
+        let table = unpack(VERDANA_11_PACKED);
+        assert!(table.len() > 2_000);
+        assert_eq!(table[0].0, 0x20, "starts at the space");
+        assert!(
+            table.windows(2).all(|w| w[0].0 + w[0].1 < w[1].0),
+            "sorted, disjoint"
+        );
+        let (lo, len, _) = *table.last().unwrap();
+        assert!(lo + len <= 0x2fff);
     }
 
     #[test]

@@ -18,9 +18,10 @@ use crate::domain::budget::{Budgets, Decision};
 use crate::domain::client::ClientKey;
 use crate::domain::flush;
 use crate::domain::ids::TenantId;
+use crate::domain::page::PageState;
 use crate::domain::uniques::{DayUniques, Seen};
 use crate::domain::views::TenantSettings;
-use crate::domain::visit::{day_of, visitor_hash, DAY_MS};
+use crate::domain::visit::{day_of, visitor_hash, VisitRow, DAY_MS};
 use crate::error::{ApiError, ApiResult};
 use crate::http::log;
 use crate::http::respond::{self, with_budget, OrInternal};
@@ -29,7 +30,7 @@ use crate::objects::batch::BatchWriter;
 use crate::objects::page_protocol::{
     call_of, NotCounted, PageCall, PageView, VisitAnswer, Visitor,
 };
-use crate::objects::page_storage::{BatchWrite, PageState, PageStorage, VisitRow};
+use crate::objects::page_storage::{BatchWrite, PageStorage};
 use crate::objects::transaction::atomically;
 use crate::platform::now_ms;
 use crate::shared_result::SharedResult;
@@ -40,8 +41,8 @@ use std::rc::Rc;
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-/// Rows one alarm copies to D1; more re-arm at once.
-const FLUSH_ROWS: u32 = 20 * store::pages::ROWS_PER_INSERT as u32;
+/// Rows one alarm copies to D1 (in one statement); more re-arm at once.
+const FLUSH_ROWS: u32 = 1_000;
 /// How long tenant settings are trusted before the alarm reads them again.
 const SETTINGS_TTL_MS: u64 = 60_000;
 /// Stored visitors remembered in memory (16 bytes each, about 2 MB with the set's own

@@ -4,11 +4,13 @@
 //! only code that touches that storage.
 
 use crate::domain::crypto::{base64url_decode, base64url_encode};
+use crate::domain::page::PageState;
 use crate::domain::uniques::{DayUniques, Sketch};
 use crate::domain::views::TenantSettings;
+use crate::domain::visit::{rows_json, VisitRow};
 use crate::error::ApiResult;
 use crate::http::respond::OrInternal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
 const SCHEMA: &str = "
@@ -46,8 +48,10 @@ CREATE TABLE IF NOT EXISTS tenant_settings (
 );
 ";
 
-/// Visit rows per buffering statement: 7 bound values each, at most 100 per statement.
-const ROWS_PER_INSERT: usize = 14;
+/// The columns of a visit row, in the order of `domain::visit::rows_json`.
+const VISIT_COLUMNS: &str = "(seq, ts, referrer_host, country, agent, counted, is_unique)";
+/// Rows from a `rows_json` array bound as `?`.
+const FROM_ROWS_JSON: &str = "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 FROM json_each(?)";
 
 /// Every table, for deleting the page.
 const TABLES: [&str; 5] = [
@@ -57,31 +61,6 @@ const TABLES: [&str; 5] = [
     "day_uniques",
     "tenant_settings",
 ];
-
-/// A page as stored. `seq` numbers every visit (counted or not); D1 has seen visits up
-/// to `flushed_seq`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageState {
-    pub tenant_id: String,
-    pub page_id: String,
-    pub count: u64,
-    pub seq: u64,
-    pub flushed_seq: u64,
-    pub created_ms: u64,
-    pub updated_ms: u64,
-}
-
-/// One visit, as the log keeps it: no IP, no user agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VisitRow {
-    pub seq: u64,
-    pub ts: u64,
-    pub referrer_host: Option<String>,
-    pub country: Option<String>,
-    pub agent: String,
-    pub counted: u8,
-    pub is_unique: u8,
-}
 
 /// What one write batch stores.
 pub struct BatchWrite {
@@ -298,30 +277,13 @@ impl PageStorage {
                 vec![int(page.count), int(page.seq), int(page.updated_ms)],
             )
             .or_internal("writing a page")?;
-        // Several rows per statement (at most 100 bound values each): fewer calls across
-        // to the runtime for a busy page's batch.
-        for rows in batch.rows.chunks(ROWS_PER_INSERT) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-            let params = rows
-                .iter()
-                .flat_map(|row| {
-                    [
-                        int(row.seq),
-                        int(row.ts),
-                        text(&row.referrer_host),
-                        text(&row.country),
-                        row.agent.clone().into(),
-                        int(u64::from(row.counted)),
-                        int(u64::from(row.is_unique)),
-                    ]
-                })
-                .collect::<Vec<_>>();
+        // The whole batch's rows as one JSON value, unpacked by SQLite: one call across to
+        // the runtime however many visits the batch holds.
+        if !batch.rows.is_empty() {
             self.0
                 .exec(
-                    &format!(
-                        "INSERT INTO visit_buffer (seq, ts, referrer_host, country, agent, counted, is_unique) VALUES {values}"
-                    ),
-                    params,
+                    &format!("INSERT INTO visit_buffer {VISIT_COLUMNS} {FROM_ROWS_JSON}"),
+                    vec![rows_json(&batch.rows).into()],
                 )
                 .or_internal("buffering visits")?;
         }

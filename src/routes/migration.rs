@@ -124,7 +124,7 @@ pub async fn counter_read(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
     let tenant = default_tenant(ctx).await?;
     let counter = legacy_counter(ctx, &tenant).await?;
     let value = counter_value(ctx, CounterCall::Read { tenant }, counter).await?;
-    respond::json(200, serde_json::json!({ "count": value }).to_string()).or_internal("answering")
+    respond::json(200, format!(r#"{{"count":{value}}}"#)).or_internal("answering")
 }
 
 /// `GET|POST /web-counter/increment` → the new count as a bare number. Over the client's
@@ -165,7 +165,11 @@ pub async fn visit(ctx: &mut Ctx<'_>, page: PageId) -> ApiResult<Response> {
     let message = format!("Visit recorded for page {}", page.as_str());
     respond::json(
         200,
-        serde_json::json!({"status": "success", "message": message}).to_string(),
+        // The old service's shape, its key order included.
+        format!(
+            r#"{{"status":"success","message":{}}}"#,
+            serde_json::Value::from(message)
+        ),
     )
     .or_internal("answering")
 }
@@ -176,7 +180,7 @@ pub async fn visits(ctx: &mut Ctx<'_>, page: PageId) -> ApiResult<Response> {
     let count = page_count(ctx, &tenant, &page).await?;
     respond::json(
         200,
-        serde_json::json!({"count": count, "served_via": "durable_object"}).to_string(),
+        format!(r#"{{"count":{count},"served_via":"durable_object"}}"#),
     )
     .or_internal("answering")
 }

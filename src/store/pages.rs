@@ -2,18 +2,15 @@
 //! objects flush, history queries and retention.
 
 use crate::config::Config;
-use crate::domain::history::HistoryRange;
+use crate::domain::history::{Bucket, HistoryRange};
+use crate::domain::page::PageState;
 use crate::domain::visit::DAY_MS;
+use crate::domain::visit::{rows_json, VisitRow};
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond::OrInternal;
-use crate::objects::page_storage::{PageState, VisitRow};
 use crate::store::int;
 use serde::Deserialize;
-use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
-
-/// D1 binds at most 100 parameters per statement; a visit row takes 9.
-pub const ROWS_PER_INSERT: usize = 11;
 
 #[derive(Deserialize)]
 struct PageRow {
@@ -160,37 +157,27 @@ pub async fn find(db: &D1Database, tenant: &str, page: &str) -> ApiResult<Option
     }))
 }
 
-/// The statements of one flush: the rows (ignored if D1 already has them, so a retried
-/// flush adds nothing) and the page's count, applied only if newer.
+/// The statements of one flush: the rows (one statement, the rows bound as one JSON
+/// value; ignored if D1 already has them, so a retried flush adds nothing) and the page's
+/// count, applied only if newer.
 pub fn flush_statements(
     db: &D1Database,
     page: &PageState,
     rows: &[VisitRow],
 ) -> ApiResult<Vec<D1PreparedStatement>> {
-    let mut statements = Vec::with_capacity(rows.len() / ROWS_PER_INSERT + 2);
-    let optional = |v: &Option<String>| v.as_deref().map_or(JsValue::NULL, JsValue::from);
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let mut params = Vec::with_capacity(chunk.len() * 9);
-        for row in chunk {
-            params.extend([
+    let mut statements = Vec::with_capacity(2);
+    if !rows.is_empty() {
+        statements.push(
+            db.prepare(
+                "INSERT OR IGNORE INTO visits (tenant_id, page_id, seq, ts, referrer_host, country, agent, counted, is_unique)
+                 SELECT ?1, ?2, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
+                 FROM json_each(?3)",
+            )
+            .bind(&[
                 page.tenant_id.as_str().into(),
                 page.page_id.as_str().into(),
-                int(row.seq),
-                int(row.ts),
-                optional(&row.referrer_host),
-                optional(&row.country),
-                row.agent.as_str().into(),
-                int(row.counted),
-                int(row.is_unique),
-            ]);
-        }
-        statements.push(
-            db.prepare(format!(
-                "INSERT OR IGNORE INTO visits (tenant_id, page_id, seq, ts, referrer_host, country, agent, counted, is_unique)
-                 VALUES {placeholders}"
-            ))
-            .bind(&params)
+                rows_json(rows).as_str().into(),
+            ])
             .or_internal("binding visit rows")?,
         );
     }
@@ -209,13 +196,6 @@ pub fn flush_statements(
         .or_internal("binding a page count")?,
     );
     Ok(statements)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct Bucket {
-    pub start: u64,
-    pub visits: u64,
-    pub uniques: u64,
 }
 
 /// Counted visits and uniques per bucket, from the visit log and, for days retention has

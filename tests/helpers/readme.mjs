@@ -4,9 +4,10 @@
 //
 // Conventions the README follows so that this can run it:
 // - `NAME=value` sets a variable; `NAME=<field>` takes `field` of the last JSON answer
-//   (the reader copies it from the screen).
-// - `# ...` lines right after a `curl` line are what it prints; `...` stands for any text
-//   (ids, times). A `#` after a command on the same line is a remark, not output.
+//   (the reader copies it from the screen); `sleep N` waits.
+// - `# ...` lines right under a `curl` line are what it prints; `...` stands for any text
+//   (ids, times). A `#` after a command on the same line, or a `#` line after a blank
+//   line, is a remark, not output.
 // - A block preceded by `<!-- not run: reason -->` is skipped (it needs what a test
 //   machine lacks, such as a GitHub organisation).
 import { request } from "node:http";
@@ -28,12 +29,18 @@ export function examples(markdown) {
     }
     if (!body.some((l) => l.includes("$B"))) continue;
     const commands = [];
+    // `#` lines right under a command (no blank line between) are its output; others
+    // are remarks.
+    let underCommand = false;
     for (const line of body) {
       const trimmed = line.trim();
-      if (trimmed.startsWith("#")) {
-        commands.at(-1)?.expected.push(trimmed.replace(/^#\s?/, ""));
-      } else if (trimmed) {
+      if (!trimmed) {
+        underCommand = false;
+      } else if (trimmed.startsWith("#")) {
+        if (underCommand) commands.at(-1).expected.push(trimmed.replace(/^#\s?/, ""));
+      } else {
         commands.push({ text: stripRemark(trimmed), expected: [], line: start });
+        underCommand = true;
       }
     }
     blocks.push({ line: start, commands });
@@ -150,6 +157,8 @@ export async function run(markdown, { base, adminKey }) {
       const assign = /^([A-Z_]+)=(.*)$/.exec(text);
       if (assign) {
         const [, name, value] = assign;
+        // The service under test stands where the README's reader has it (port 8787).
+        if (name === "B") continue;
         const field = /^<([a-z_]+)>$/.exec(value);
         if (field) {
           const json = JSON.parse(last?.body ?? "null");
@@ -161,6 +170,10 @@ export async function run(markdown, { base, adminKey }) {
         continue;
       }
       const argv = words(text, vars);
+      if (argv[0] === "sleep") {
+        await new Promise((r) => setTimeout(r, Number(argv[1]) * 1000));
+        continue;
+      }
       if (argv[0] !== "curl") throw new Error(`README line ${line}: cannot run ${text}`);
       last = await curl(argv.slice(1));
       const printed = last.showHeaders
