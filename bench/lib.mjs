@@ -61,10 +61,11 @@ function toMs(text) {
  * asynchronously: Node must keep draining workerd's stdout meanwhile, or the Worker's
  * log writes back up and stall it.
  */
-export async function wrk(url, { seconds, connections, method = "GET", paths } = {}) {
+export async function wrk(url, { seconds, connections, method = "GET", paths, headers = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "edgecount-wrk-"));
   const script = join(dir, "script.lua");
   const lines = [`wrk.method = "${method}"`];
+  for (const [name, value] of Object.entries(headers)) lines.push(`wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`);
   if (paths) {
     lines.push(`local paths = {${paths.map((p) => JSON.stringify(p)).join(",")}}`);
     lines.push("request = function() return wrk.format(nil, paths[math.random(#paths)]) end");
@@ -83,8 +84,8 @@ export async function wrk(url, { seconds, connections, method = "GET", paths } =
     const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
     return {
       rps,
-      p50_ms: toMs(/50%\s+(\S+)/.exec(out)?.[1] ?? ""),
-      p99_ms: toMs(/99%\s+(\S+)/.exec(out)?.[1] ?? ""),
+      p50_ms: toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ""),
+      p99_ms: toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ""),
       requests: total,
       ok_requests: total - non2xx,
       errors: non2xx + socketErrors,
