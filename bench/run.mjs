@@ -107,10 +107,12 @@ const base = { ADMIN_API_KEY: ADMIN, FLUSH_INTERVAL_MS: String(FLUSH_INTERVAL_MS
 const unreachable = { RATE_LIMIT_POST: "1000000000", RATE_LIMIT_PROXY: "1000000000" };
 const deployed = () => {
   const options = edgecountOptions({ ...base, ...unreachable });
-  const brake = options.ratelimits.READ_BRAKE;
-  return { ...options, ratelimits: { READ_BRAKE: { ...brake, simple: { ...brake.simple, limit: 1_000_000_000 } } } };
+  const raised = Object.fromEntries(
+    Object.entries(options.ratelimits).map(([name, brake]) => [name, { ...brake, simple: { ...brake.simple, limit: 1_000_000_000 } }]),
+  );
+  return { ...options, ratelimits: raised };
 };
-// Limits off: no budgets, no brake binding.
+// Limits off: no budgets, no brake bindings.
 const unlimited = () => ({ ...edgecountOptions({ ...base, RATE_LIMIT_WINDOW_SECONDS: "0" }), ratelimits: {} });
 
 /** Migrates, then creates a tenant (pages created on visit), a hot counter and `spread` more. */

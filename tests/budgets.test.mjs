@@ -111,6 +111,20 @@ describe("the read brake", () => {
     assert.ok(statuses.filter((s) => s === 404).length <= 300);
   });
 
+  test("counting requests and badges to made-up ids are braked per client, without an object", async () => {
+    const fake = () => crypto.randomUUID().replace(/^(.{14})./, "$17");
+    const statuses = [];
+    for (let i = 0; i < 601; i++) statuses.push((await svc.request("POST", `/tenants/${tenant}/${fake()}/inc`, { ip: "198.51.100.120" })).status);
+    assert.deepEqual([...new Set(statuses.slice(0, 600))], [404], "each a real miss, within the brake");
+    assert.equal(statuses[600], 429);
+    // A braked badge still renders, without a value it would have had to ask for.
+    const badge = await svc.request("GET", `/tenants/${tenant}/${fake()}/badge.svg`, { ip: "198.51.100.120" });
+    assert.equal(badge.status, 200);
+    assert.match(badge.text, /aria-label="count: …"/);
+    // Another client is not braked.
+    assert.equal((await svc.request("POST", `/tenants/${tenant}/${fake()}/inc`, { ip: "198.51.100.121" })).status, 404);
+  });
+
   test("admin routes are not limited", async () => {
     for (let i = 0; i < 15; i++) {
       const res = await svc.request("POST", `/tenants/${tenant}`, { headers: admin, ip: "203.0.113.77" });

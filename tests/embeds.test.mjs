@@ -54,6 +54,16 @@ describe("badges", () => {
       assert.match(res.text, /aria-label="edgecount: invalid parameter"/, q);
     }
     assert.equal((await svc.request("GET", `/tenants/${tenant}/${counter}`)).json.value, 1235, "refused badges count nothing");
+    // Errors before any handler (a bad id, an unknown counter) are badges too.
+    for (const [path, code] of [
+      ["/tenants/not-a-uuid/pages/x/badge.svg?inc=1", "INVALID_UUID"],
+      [`/tenants/${tenant}/0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b/badge.svg`, "COUNTER_NOT_FOUND"],
+    ]) {
+      const res = await svc.request("GET", path, { headers: { ...browser, Origin: "https://anywhere.example" } });
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get("content-type"), /^image\/svg\+xml/, path);
+      assert.equal(res.headers.get("x-edgecount-error"), code, path);
+    }
   });
 });
 

@@ -26,26 +26,44 @@ async function pageTenant(settings = {}) {
 const shown = (res) => /aria-label="[^:"]*: ([^"]*)"/.exec(res.text)?.[1];
 
 describe("a README badge behind GitHub's image proxy", () => {
-  // GitHub fetches README images through camo: one address, one user agent, every reader.
+  // GitHub fetches README images through camo: one address, one user agent, every reader,
+  // all from GitHub's network (what Cloudflare's edge reports as the request's `asn`).
   const camo = { ip: "140.82.115.10", headers: { "User-Agent": AGENTS.camo } };
+  const GITHUB = { asn: 36459, country: "US" };
+  let github;
+  before(async () => {
+    github = await startWorker({ cf: GITHUB });
+  });
+  after(() => github?.close());
 
   test("renders for every view and counts each one", async () => {
-    const t = await pageTenant();
+    const t = (await github.request("POST", "/tenants", { headers: admin, json: { label: "readme", page_auto_create: true } })).json.tenant_id;
     const values = [];
     for (let i = 0; i < 120; i++) {
-      const res = await svc.request("GET", `/tenants/${t}/pages/README/badge.svg?inc=1`, camo);
+      const res = await github.request("GET", `/tenants/${t}/pages/README/badge.svg?inc=1`, camo);
       assert.equal(res.status, 200);
       assert.match(res.headers.get("content-type"), /^image\/svg\+xml/);
       values.push(Number(shown(res)));
     }
     assert.deepEqual(values, Array.from({ length: 120 }, (_, i) => i + 1));
-    assert.equal((await svc.request("GET", `/tenants/${t}/pages/README`)).json.count, 120);
-    const row = await eventually(async () => (await svc.db.prepare("SELECT COUNT(*) AS n FROM visits WHERE tenant_id = ? AND agent = 'proxy'").bind(t).first()).n === 120);
+    assert.equal((await github.request("GET", `/tenants/${t}/pages/README`)).json.count, 120);
+    const row = await eventually(async () => (await github.db.prepare("SELECT COUNT(*) AS n FROM visits WHERE tenant_id = ? AND agent = 'proxy'").bind(t).first()).n === 120);
     assert.ok(row, "logged as views through a proxy, not as a bot");
   });
 
+  test("camo's user agent from anywhere else is no proxy: one client's budget, and a bot", async () => {
+    const t = await pageTenant();
+    const values = [];
+    for (let i = 0; i < 12; i++) values.push(shown(await svc.request("GET", `/tenants/${t}/pages/README/badge.svg?inc=1`, camo)));
+    // isbot calls the user agent a bot, and this tenant does not count bots: shown, not counted.
+    assert.deepEqual([...new Set(values)], ["0"]);
+    const rows = async () => (await svc.db.prepare("SELECT agent, COUNT(*) AS n FROM visits WHERE tenant_id = ? GROUP BY agent").bind(t).all()).results;
+    assert.ok(await eventually(async () => (await rows()).length > 0));
+    assert.deepEqual(await rows(), [{ agent: "bot", n: 10 }], "ten logged within the budget, as a bot");
+  });
+
   test("a counter badge too; past the proxy budget it shows the value uncounted", async () => {
-    const tight = await startWorker({ vars: { RATE_LIMIT_PROXY: "5" } });
+    const tight = await startWorker({ vars: { RATE_LIMIT_PROXY: "5" }, cf: GITHUB });
     try {
       const t = (await tight.createTenant()).tenant_id;
       const c = (await tight.createCounter(t, { label: "stars" })).counter_id;
@@ -168,12 +186,21 @@ describe("retention on a busy deployment", () => {
     try {
       const t = (await slow.request("POST", "/tenants", { headers: admin, json: { label: "ret", page_auto_create: true } })).json.tenant_id;
       await slow.request("POST", `/tenants/${t}/pages/p/visit`, { headers: { "User-Agent": AGENTS.chrome } });
+      await slow.request("POST", `/tenants/${t}/pages/q/visit`, { headers: { "User-Agent": AGENTS.chrome } });
       const day = Math.floor(Date.now() / DAY) - 450;
+      // Two pages' rows, interleaved in time: a step moves the oldest rows of every page.
       await oldRows(slow.db, t, "p", day, 10, 1000);
       await oldRows(slow.db, t, "p", day + 1, 5, 2000);
+      await oldRows(slow.db, t, "q", day, 7, 1000);
       const range = `from=${new Date(day * DAY).toISOString().slice(0, 10)}&to=${new Date((day + 2) * DAY).toISOString().slice(0, 10)}`;
-      const history = async () => (await slow.request("GET", `/tenants/${t}/pages/p/history?${range}`)).json.series.map((b) => [b.visits, b.uniques]);
-      const expected = [[10, 4], [5, 2]];
+      const history = async () =>
+        Promise.all(
+          ["p", "q"].map(async (page) => (await slow.request("GET", `/tenants/${t}/pages/${page}/history?${range}`)).json.series.map((b) => [b.visits, b.uniques])),
+        );
+      const expected = [
+        [[10, 4], [5, 2]],
+        [[7, 3], [0, 0]],
+      ];
       assert.deepEqual(await history(), expected);
       const worker = await slow.mf.getWorker();
       const remaining = async () => (await slow.db.prepare("SELECT COUNT(*) AS n FROM visits WHERE tenant_id = ? AND ts < ?").bind(t, (day + 2) * DAY).first()).n;

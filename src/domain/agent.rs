@@ -16,9 +16,12 @@ pub enum AgentClass {
     Other,
 }
 
-/// Image proxies that fetch a README's images for every viewer. GitHub's sends
-/// `github-camo (<hex>)`.
-const IMAGE_PROXIES: [&str; 2] = ["github-camo", "camo asset proxy"];
+/// GitHub's image proxy, which fetches a README's images for every reader, sends
+/// `github-camo (<hex>)` from GitHub's own network. The user agent alone is anyone's to
+/// send; the network is not.
+const GITHUB_CAMO: &str = "github-camo";
+/// GitHub's autonomous system (Cloudflare's `cf.asn` of the request).
+pub const GITHUB_ASN: u32 = 36_459;
 
 /// Agents that fetch for AI products, some of which never say "bot" (lower case; a
 /// user agent containing any of them is a bot). isbot already knows most; these are
@@ -50,13 +53,18 @@ pub const AI_AGENTS: [&str; 23] = [
 ];
 
 impl AgentClass {
-    /// Classifies a user agent; `in_bot_list` answers whether isbot's patterns match.
-    pub fn of(user_agent: Option<&str>, in_bot_list: impl FnOnce(&str) -> bool) -> AgentClass {
+    /// Classifies a user agent sent from network `asn`; `in_bot_list` answers whether
+    /// isbot's patterns match.
+    pub fn of(
+        user_agent: Option<&str>,
+        asn: Option<u32>,
+        in_bot_list: impl FnOnce(&str) -> bool,
+    ) -> AgentClass {
         let Some(ua) = user_agent.map(str::trim).filter(|ua| !ua.is_empty()) else {
             return AgentClass::Other;
         };
         let lower = ua.to_ascii_lowercase();
-        if IMAGE_PROXIES.iter().any(|p| lower.starts_with(p)) {
+        if lower.starts_with(GITHUB_CAMO) && asn == Some(GITHUB_ASN) {
             AgentClass::Proxy
         } else if AI_AGENTS.iter().any(|a| lower.contains(a)) || in_bot_list(ua) {
             AgentClass::Bot
@@ -85,14 +93,20 @@ mod tests {
 
     #[test]
     fn the_bot_list_decides_for_ordinary_agents() {
-        assert_eq!(AgentClass::of(Some(CHROME), |_| false), AgentClass::Browser);
-        assert_eq!(AgentClass::of(Some(CHROME), |_| true), AgentClass::Bot);
         assert_eq!(
-            AgentClass::of(Some("curl/8.4.0"), |_| true),
+            AgentClass::of(Some(CHROME), None, |_| false),
+            AgentClass::Browser
+        );
+        assert_eq!(
+            AgentClass::of(Some(CHROME), None, |_| true),
             AgentClass::Bot
         );
         assert_eq!(
-            AgentClass::of(Some("SomeApp/1.0"), |_| false),
+            AgentClass::of(Some("curl/8.4.0"), None, |_| true),
+            AgentClass::Bot
+        );
+        assert_eq!(
+            AgentClass::of(Some("SomeApp/1.0"), None, |_| false),
             AgentClass::Other
         );
     }
@@ -101,7 +115,7 @@ mod tests {
     fn no_user_agent_is_other_and_asks_nothing() {
         for none in [None, Some(""), Some("   ")] {
             assert_eq!(
-                AgentClass::of(none, |_| panic!("not asked")),
+                AgentClass::of(none, None, |_| panic!("not asked")),
                 AgentClass::Other
             );
         }
@@ -118,16 +132,23 @@ mod tests {
             "Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)",
             "meta-externalagent/1.1 (+https://developers.facebook.com/docs/sharing/webmasters/crawler)",
         ] {
-            assert_eq!(AgentClass::of(Some(ua), |_| false), AgentClass::Bot, "{ua}");
+            assert_eq!(AgentClass::of(Some(ua), None, |_| false), AgentClass::Bot, "{ua}");
         }
     }
 
     #[test]
-    fn image_proxies_are_their_own_class() {
+    fn githubs_image_proxy_is_its_own_class_only_from_githubs_network() {
+        let camo = Some("github-camo (876de43e)");
         assert_eq!(
-            AgentClass::of(Some("github-camo (876de43e)"), |_| true),
+            AgentClass::of(camo, Some(GITHUB_ASN), |_| true),
             AgentClass::Proxy
         );
+        // Anyone can send the user agent: from elsewhere it is what isbot says it is.
+        assert_eq!(
+            AgentClass::of(camo, Some(13_335), |_| true),
+            AgentClass::Bot
+        );
+        assert_eq!(AgentClass::of(camo, None, |_| true), AgentClass::Bot);
         assert_eq!(AgentClass::Proxy.as_str(), "proxy");
     }
 }

@@ -5,7 +5,7 @@
 //! counted request.
 
 use crate::domain::client::ClientKey;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// `limit` requests per `window_ms`; a window of 0 turns limiting off.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,16 +65,17 @@ impl Window {
     }
 }
 
-/// Clients one object remembers at once. Beyond it (after forgetting expired windows),
-/// new clients share one overflow window: a flood from many addresses can neither grow
-/// the object's memory nor earn more than one more budget.
+/// Clients one object remembers at once. Past it the client remembered longest is
+/// forgotten (its next request starts a fresh window): a flood from many addresses can
+/// neither grow the object's memory nor crowd real clients out of their budgets.
 pub const MAX_CLIENTS: usize = 20_000;
-const OVERFLOW: &str = "overflow";
 
 /// One counted object's budgets: a window per client.
 #[derive(Debug, Default)]
 pub struct Budgets {
     windows: HashMap<String, Window>,
+    /// Clients in the order they were first remembered; each appears once.
+    order: VecDeque<String>,
 }
 
 impl Budgets {
@@ -84,15 +85,13 @@ impl Budgets {
             return window.admit(now_ms, policy);
         }
         if self.windows.len() >= MAX_CLIENTS {
-            self.windows.retain(|_, w| !w.is_expired(now_ms, policy));
+            if let Some(oldest) = self.order.pop_front() {
+                self.windows.remove(&oldest);
+            }
         }
-        let key = if self.windows.len() < MAX_CLIENTS {
-            client.as_str()
-        } else {
-            OVERFLOW
-        };
+        self.order.push_back(client.as_str().to_string());
         self.windows
-            .entry(key.to_string())
+            .entry(client.as_str().to_string())
             .or_default()
             .admit(now_ms, policy)
     }
@@ -190,21 +189,20 @@ mod tests {
     }
 
     #[test]
-    fn a_flood_of_addresses_is_bounded_in_memory_and_in_budget() {
+    fn a_flood_of_addresses_is_bounded_and_crowds_no_one_out() {
         let mut b = Budgets::default();
         let flood = |i: usize| client(&format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255));
-        for i in 0..MAX_CLIENTS {
+        // A reader counts, then a flood of twice the bound arrives.
+        assert!(b.admit(&client("192.0.2.1"), 0, POLICY).allowed);
+        for i in 0..2 * MAX_CLIENTS {
             assert!(b.admit(&flood(i), 1_000, POLICY).allowed);
         }
         assert_eq!(b.clients(), MAX_CLIENTS);
-        // Newcomers share one overflow window while the others are remembered.
-        let admitted = (MAX_CLIENTS..MAX_CLIENTS + 100)
-            .filter(|&i| b.admit(&flood(i), 2_000, POLICY).allowed)
-            .count();
-        assert_eq!(admitted, POLICY.limit as usize);
-        assert_eq!(b.clients(), MAX_CLIENTS + 1);
-        // Once their windows have closed, the old entries make room again.
-        assert!(b.admit(&client("192.0.2.1"), 70_000, POLICY).allowed);
-        assert!(b.clients() <= 2);
+        // Newcomers still get a budget of their own, whatever the flood did.
+        for _ in 0..3 {
+            assert!(b.admit(&client("198.51.100.7"), 2_000, POLICY).allowed);
+        }
+        assert!(!b.admit(&client("198.51.100.7"), 2_000, POLICY).allowed);
+        assert_eq!(b.clients(), MAX_CLIENTS);
     }
 }

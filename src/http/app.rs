@@ -4,14 +4,16 @@
 //! the object they count, not here: the edge spends no object request on limits.
 
 use crate::config::{self, LogMode};
+use crate::domain::agent::AgentClass;
 use crate::domain::auth::{is_admin, presented_key};
 use crate::domain::client::ClientKey;
 use crate::error::{ApiError, ApiResult};
+use crate::http::brake::{self, Brake};
 use crate::http::context::Ctx;
 use crate::http::log::RequestLog;
 use crate::http::router::{github_proxy, path_and_query, resolve, Access, Method};
-use crate::http::{brake, cors, respond, tenant_origins};
-use crate::platform::{new_uuid, now_ms};
+use crate::http::{cors, respond, tenant_origins};
+use crate::platform::{in_bot_list, new_uuid, now_ms};
 use crate::routes;
 use worker::{Env, Request, Response};
 
@@ -26,12 +28,16 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
         .unwrap_or_default();
     let method_name = req.method().to_string();
     let origin = req.headers().get("Origin").ok().flatten();
+    let url = req.inner().url();
+    let badge = path_and_query(&url).0.ends_with("/badge.svg");
     let mut pattern = "unmatched";
     let mut tenant_id = None;
 
-    let outcome = serve(req, env, &mut pattern, &mut tenant_id).await;
+    let outcome = serve(req, &url, env, &mut pattern, &mut tenant_id).await;
     let (mut response, failure) = match outcome {
         Ok(response) => (response, None),
+        // A badge is an image whatever went wrong, even before its handler ran.
+        Err(e) if badge => (routes::embeds::error_badge(&e).map_err(to_worker)?, Some(e)),
         Err(e) => (respond::error(&e)?, Some(e)),
     };
     let allowed_origin = origin.filter(|_| !matches!(failure, Some(ApiError::Forbidden(_))));
@@ -73,12 +79,12 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
 
 async fn serve(
     req: Request,
+    url: &str,
     env: &Env,
     pattern: &mut &'static str,
     tenant_id: &mut Option<String>,
 ) -> ApiResult<Response> {
-    let url = req.inner().url();
-    let (path, query) = path_and_query(&url);
+    let (path, query) = path_and_query(url);
     let config = config::get(env)?;
     let resource = match resolve(path) {
         // With the GitHub cache on, every other GET path is GitHub's.
@@ -90,7 +96,9 @@ async fn serve(
     *pattern = resource.pattern();
     let header = |name| req.headers().get(name).ok().flatten();
     let client = ClientKey::from_header(header("CF-Connecting-IP").as_deref());
-    if let Some(origin) = header("Origin").as_deref() {
+    // An <img> sends no Origin; a badge answers every page (its Referer decides counting).
+    let origin = header("Origin").filter(|_| !resource.is_badge());
+    if let Some(origin) = origin.as_deref() {
         let tenant_list = match resource.tenant() {
             Some(tenant) => tenant_origins::of(env, &tenant, &client).await?,
             None => None,
@@ -103,6 +111,8 @@ async fn serve(
     }
     let matched = resource.select(method)?;
 
+    let mut agent = AgentClass::Other;
+    let mut braked = false;
     match matched.access {
         Access::Admin => {
             let (x_api_key, authorization) = (header("X-API-Key"), header("Authorization"));
@@ -111,8 +121,22 @@ async fn serve(
                 return Err(ApiError::Unauthorized);
             }
         }
-        Access::Public => brake::check(env, &client).await?,
-        Access::Counting | Access::Badge | Access::Open => {}
+        Access::Public => brake::check(env, Brake::Read, &client).await?,
+        Access::Counting | Access::Badge => {
+            let asn = req.cf().and_then(|cf| cf.asn());
+            agent = AgentClass::of(header("User-Agent").as_deref(), asn, in_bot_list);
+            // GitHub's image proxy is one address for every reader: its budget is per
+            // badge, in the object, and it is never braked.
+            if agent != AgentClass::Proxy {
+                let refused = brake::check(env, Brake::Count, &client).await;
+                match (refused, matched.access) {
+                    (Err(e), Access::Counting) => return Err(e),
+                    (Err(_), _) => braked = true,
+                    (Ok(()), _) => {}
+                }
+            }
+        }
+        Access::Open => {}
     }
 
     let mut ctx = Ctx {
@@ -123,9 +147,15 @@ async fn serve(
         config,
         client,
         head: method == Method::Head,
+        agent,
+        braked,
         tenant_id: None,
     };
     let answer = routes::dispatch(&mut ctx, matched.route).await;
     *tenant_id = ctx.tenant_id.take();
     answer
+}
+
+fn to_worker(e: ApiError) -> worker::Error {
+    worker::Error::RustError(e.to_string())
 }

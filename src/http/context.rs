@@ -2,6 +2,7 @@
 //! what it learns along the way for the log line.
 
 use crate::config::Config;
+use crate::domain::agent::AgentClass;
 use crate::domain::client::ClientKey;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::error::{ApiError, ApiResult};
@@ -20,6 +21,10 @@ pub struct Ctx<'a> {
     pub client: ClientKey,
     /// A `HEAD` request: answered like `GET`, it never counts or changes anything.
     pub head: bool,
+    /// What kind of client this is (set for counting routes and badges).
+    pub agent: AgentClass,
+    /// The client's count brake is on: a badge renders without asking any object.
+    pub braked: bool,
     /// Set by handlers once the tenant is known, for the request log.
     pub tenant_id: Option<String>,
 }
@@ -43,6 +48,15 @@ impl Ctx<'_> {
             )));
         }
         Ok(first)
+    }
+
+    /// The client whose budget a counting request spends: image proxies, one address for
+    /// all their readers, share one budget per counted object.
+    pub fn budget_client(&self) -> ClientKey {
+        match self.agent {
+            AgentClass::Proxy => ClientKey::proxy(),
+            _ => self.client.clone(),
+        }
     }
 
     pub fn idempotency_key(&self) -> ApiResult<Option<IdempotencyKey>> {

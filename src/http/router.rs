@@ -199,6 +199,11 @@ impl Resource {
         self.routes().find_map(|(route, _)| route.tenant())
     }
 
+    /// True when this path is a badge (an image for any page).
+    pub fn is_badge(&self) -> bool {
+        self.routes().all(|(_, a)| *a == Access::Badge)
+    }
+
     /// True when some method of this path is callable from browsers.
     pub fn is_public(&self) -> bool {
         self.routes().any(|(_, a)| a.is_public())

@@ -1,9 +1,10 @@
 //! Visit retention: visit rows older than `VISIT_RETENTION_DAYS` are moved into their
-//! days' totals (`visit_days`) a bounded step at a time, each step one transaction that
-//! adds to the totals exactly what it deletes — so a page's history is exact at every
-//! moment, however a run is cut short. The cursor is the oldest expired row, found
-//! through the time index, so a run picks up wherever the last one stopped; a run stops
-//! after `RETENTION_RUN_SECONDS`, and the next daily run continues.
+//! days' totals (`visit_days`) a bounded step at a time — about `RETENTION_BATCH_ROWS`
+//! rows, the oldest first, across every page — each step one transaction that adds to
+//! the totals exactly what it deletes, so every page's history is exact at every moment,
+//! however a run is cut short. The cursor is the oldest expired row, found through the
+//! time index, so a run picks up wherever the last one stopped; a run stops after
+//! `RETENTION_RUN_SECONDS`, and the next daily run continues.
 
 use crate::config;
 use crate::domain::visit::DAY_MS;
@@ -39,18 +40,12 @@ async fn expire(env: &Env) -> ApiResult<(u64, bool)> {
     let budget_ms = config.retention_run_seconds * 1000;
     let mut moved = 0;
     loop {
-        let Some((tenant, page, seq)) = store::pages::oldest_expired(&db, cutoff).await? else {
+        let Some((from, to)) =
+            store::pages::next_expired(&db, cutoff, config.retention_batch_rows).await?
+        else {
             return Ok((moved, true));
         };
-        moved += store::pages::roll_up(
-            &db,
-            &tenant,
-            &page,
-            seq,
-            config.retention_batch_rows,
-            cutoff,
-        )
-        .await?;
+        moved += store::pages::roll_up(&db, from, to).await?;
         if now_ms().saturating_sub(started) >= budget_ms {
             return Ok((moved, false));
         }

@@ -19,6 +19,11 @@ pub struct Alarm {
 }
 
 impl Alarm {
+    /// Whether an alarm is known to be armed.
+    pub fn is_armed(&self) -> bool {
+        matches!(self.due.get(), Some(Some(_)))
+    }
+
     /// The alarm is running: nothing is armed until its work arms again.
     pub fn fired(&self) {
         self.due.set(Some(None));

@@ -110,7 +110,12 @@ impl DurableObject for CounterObject {
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let url = req.inner().url();
         let (path, query) = path_and_query(&url);
-        let answer = match CounterCall::parse(path, query) {
+        // A call that spends a client's budget names the client in its body.
+        let body = match req.method() {
+            worker::Method::Post if path == "/inc" => req.text().await.ok(),
+            _ => None,
+        };
+        let answer = match CounterCall::parse(path, query, body.as_deref()) {
             Ok(CounterCall::Init) => self.init(&mut req).await,
             Ok(call) => self.serve(call).await,
             Err(e) => Err(e),
@@ -122,6 +127,10 @@ impl DurableObject for CounterObject {
         self.alarm.fired();
         if let Err(e) = self.housekeeping().await {
             log::failure("counter flush", &e);
+            // Nothing re-armed itself: let the platform retry this alarm.
+            if !self.alarm.is_armed() {
+                return Err(worker::Error::RustError(e.to_string()));
+            }
         }
         Response::ok("")
     }

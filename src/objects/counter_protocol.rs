@@ -1,6 +1,7 @@
 //! What the Worker asks a counter object, and how it travels: a path and query the
-//! Worker writes and the object reads back into the same typed call. Pure, so the
-//! round trip is tested natively.
+//! Worker writes and the object reads back into the same typed call, and, for a call that
+//! spends a client's budget, the client's key as the body — never in the URL, which the
+//! platform's invocation logs record. Pure, so the round trip is tested natively.
 
 use crate::domain::client::ClientKey;
 use crate::domain::counter::{check_value, Delta};
@@ -42,15 +43,11 @@ impl CounterCall {
                 tenant,
                 delta,
                 key: k,
-                client,
                 view,
+                ..
             } => {
-                let client = client
-                    .as_ref()
-                    .map(|c| format!("&b={}", c.as_str()))
-                    .unwrap_or_default();
                 let view = if *view { "&v=1" } else { "" };
-                format!("/inc?t={tenant}&d={}{}{client}{view}", delta.get(), key(k))
+                format!("/inc?t={tenant}&d={}{}{view}", delta.get(), key(k))
             }
             CounterCall::Set {
                 tenant,
@@ -60,7 +57,12 @@ impl CounterCall {
         }
     }
 
-    pub fn parse(path: &str, query: Option<&str>) -> ApiResult<CounterCall> {
+    /// What travels as the body: the key of the client whose budget the call spends.
+    pub fn body(&self) -> Option<&str> {
+        self.client().map(ClientKey::as_str)
+    }
+
+    pub fn parse(path: &str, query: Option<&str>, body: Option<&str>) -> ApiResult<CounterCall> {
         let param = |name: &str| {
             query
                 .unwrap_or("")
@@ -76,7 +78,7 @@ impl CounterCall {
                 tenant: tenant()?,
                 delta: Delta::parse(param("d"))?,
                 key: key()?,
-                client: param("b").map(ClientKey::from_wire),
+                client: body.filter(|b| !b.is_empty()).map(ClientKey::from_wire),
                 view: param("v") == Some("1"),
             }),
             "/set" => {
@@ -148,7 +150,17 @@ mod tests {
         let (p, q) = path
             .split_once('?')
             .map_or((path.as_str(), None), |(p, q)| (p, Some(q)));
-        assert_eq!(CounterCall::parse(p, q).unwrap(), call, "{path}");
+        assert_eq!(
+            CounterCall::parse(p, q, call.body()).unwrap(),
+            call,
+            "{path}"
+        );
+        if let Some(client) = call.client() {
+            assert!(
+                !path.contains(client.as_str()),
+                "no client address in {path}"
+            );
+        }
     }
 
     #[test]
@@ -215,16 +227,18 @@ mod tests {
     #[test]
     fn malformed_calls_are_refused() {
         assert_eq!(
-            CounterCall::parse("/read", None).unwrap_err().code(),
+            CounterCall::parse("/read", None, None).unwrap_err().code(),
             "INVALID_UUID"
         );
         assert_eq!(
-            CounterCall::parse("/drop", None).unwrap_err().code(),
+            CounterCall::parse("/drop", None, None).unwrap_err().code(),
             "NOT_FOUND"
         );
         let q = format!("t={T}&v=1.5");
         assert_eq!(
-            CounterCall::parse("/set", Some(&q)).unwrap_err().code(),
+            CounterCall::parse("/set", Some(&q), None)
+                .unwrap_err()
+                .code(),
             "INVALID_PARAMETER"
         );
     }

@@ -27,9 +27,7 @@ use crate::http::log;
 use crate::http::respond::{self, with_budget, OrInternal};
 use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
-use crate::objects::page_protocol::{
-    call_of, NotCounted, PageCall, PageView, VisitAnswer, Visitor,
-};
+use crate::objects::page_protocol::{NotCounted, PageCall, PageView, VisitAnswer, Visitor};
 use crate::objects::page_storage::{BatchWrite, PageStorage};
 use crate::objects::transaction::atomically;
 use crate::platform::now_ms;
@@ -88,6 +86,8 @@ pub struct PageObject {
     flush_failures: Cell<u32>,
     /// Set while the page is being deleted: visits wait for nothing and find no page.
     deleting: Cell<bool>,
+    /// Counts deletions, so work that awaited across one can tell and store nothing.
+    deletions: Cell<u64>,
     /// The flush in progress, which a deletion waits for.
     flushing: RefCell<Option<Rc<SharedResult<()>>>>,
 }
@@ -105,16 +105,21 @@ impl DurableObject for PageObject {
             salt: RefCell::new(None),
             flush_failures: Cell::new(0),
             deleting: Cell::new(false),
+            deletions: Cell::new(0),
             flushing: RefCell::new(None),
         }
     }
 
-    async fn fetch(&self, req: Request) -> worker::Result<Response> {
-        let url = req.inner().url();
-        let answer = match call_of(&url) {
-            Some(Ok(call)) => self.serve(call).await,
-            Some(Err(e)) => Err(ApiError::Internal(format!("decoding a page call: {e}"))),
-            None => Err(ApiError::NotFound),
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        // Decoded in wasm from text: walking a JavaScript object field by field costs
+        // more than parsing the JSON again.
+        let call = match req.text().await {
+            Ok(text) => serde_json::from_str::<PageCall>(&text).or_internal("decoding a page call"),
+            Err(e) => Err(ApiError::Internal(format!("reading a page call: {e}"))),
+        };
+        let answer = match call {
+            Ok(call) => self.serve(call).await,
+            Err(e) => Err(e),
         };
         respond::from_object("page object", answer)
     }
@@ -123,6 +128,10 @@ impl DurableObject for PageObject {
         self.alarm.fired();
         if let Err(e) = self.housekeeping().await {
             log::failure("page alarm", &e);
+            // Nothing re-armed itself: let the platform retry this alarm.
+            if !self.alarm.is_armed() {
+                return Err(worker::Error::RustError(e.to_string()));
+            }
         }
         Response::ok("")
     }
@@ -243,17 +252,19 @@ impl PageObject {
                 Err(ApiError::internal("page call reached the wrong object"))
             };
         }
+        let epoch = self.deletions.get();
         let stored = match self.storage()?.read()? {
             Some(found) => found,
-            None => self.adopt_from_d1(tenant, page, create).await?,
+            None => self.adopt_from_d1(tenant, page, create, epoch).await?,
         };
         if self.live.borrow().is_some() {
             return Ok(());
         }
         let (settings, settings_read_ms) = match self.storage()?.settings()? {
             Some(known) => known,
-            None => self.first_settings(tenant).await,
+            None => self.first_settings(tenant, epoch).await,
         };
+        self.still_there(epoch)?;
         if self.live.borrow().is_some() {
             return Ok(());
         }
@@ -279,7 +290,7 @@ impl PageObject {
     /// The settings of a page that has none stored yet (new, or written before pages
     /// kept them): D1's, stored here from now on; if D1 cannot say, the defaults, which
     /// the next alarm replaces.
-    async fn first_settings(&self, tenant: &str) -> (TenantSettings, u64) {
+    async fn first_settings(&self, tenant: &str, epoch: u64) -> (TenantSettings, u64) {
         let now = now_ms();
         let found = async {
             let db = store::database(&self.env)?;
@@ -288,10 +299,10 @@ impl PageObject {
         match found.await {
             Ok(tenant) => {
                 let settings = tenant.map(|t| t.settings).unwrap_or_default();
-                if let Err(e) = self
-                    .storage()
-                    .and_then(|s| s.write_settings(&settings, now))
-                {
+                let stored = self
+                    .still_there(epoch)
+                    .and_then(|()| self.storage()?.write_settings(&settings, now));
+                if let Err(e) = stored {
                     log::failure("storing tenant settings", &e);
                 }
                 (settings, now)
@@ -303,7 +314,23 @@ impl PageObject {
         }
     }
 
-    async fn adopt_from_d1(&self, tenant: &str, page: &str, create: bool) -> ApiResult<PageState> {
+    /// Refuses when the page was deleted (or is being deleted) since `epoch`: whatever
+    /// was read before must not be stored after.
+    fn still_there(&self, epoch: u64) -> ApiResult<()> {
+        if self.deleting.get() || self.deletions.get() != epoch {
+            Err(ApiError::PageNotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn adopt_from_d1(
+        &self,
+        tenant: &str,
+        page: &str,
+        create: bool,
+        epoch: u64,
+    ) -> ApiResult<PageState> {
         let db = store::database(&self.env)?;
         let config = config::get(&self.env)?;
         let now = now_ms();
@@ -311,6 +338,7 @@ impl PageObject {
             store::pages::create_if_allowed(&db, tenant, page, now, &config).await?;
         }
         if let Some(found) = store::pages::find(&db, tenant, page).await? {
+            self.still_there(epoch)?;
             let storage = self.storage()?;
             storage.adopt(&found)?;
             return storage
@@ -387,9 +415,13 @@ impl PageObject {
             ),
         }
         // Today's visitor hashes go at midnight, visits or not.
-        let has_visitors = self
-            .with_live(|l| l.uniques.day == today && l.uniques.count() > 0)
-            .unwrap_or(false);
+        // Today's visitor hashes go at midnight, visits or not — also when this alarm
+        // finds nothing in memory (after an eviction).
+        let stored_today = match self.with_live(|l| l.uniques.clone()) {
+            Ok(uniques) => Some(uniques),
+            Err(_) => self.storage()?.day_uniques()?,
+        };
+        let has_visitors = stored_today.is_some_and(|u| u.day == today && u.count() > 0);
         if has_visitors {
             dues.push((today + 1) * DAY_MS);
         }
@@ -489,6 +521,7 @@ impl PageObject {
     /// deletion leaves the page as it was, to be deleted again.
     async fn delete(&self, tenant: &str, page: &str) -> ApiResult<Response> {
         self.deleting.set(true);
+        self.deletions.set(self.deletions.get() + 1);
         let deleted = self.delete_everywhere(tenant, page).await;
         self.deleting.set(false);
         deleted?;

@@ -1,5 +1,7 @@
 //! What the Worker asks a page object, and what a visit answers. Calls travel as JSON
-//! bodies: page ids are free text, and a visit carries what the object needs to decide.
+//! bodies: page ids are free text, and a visit carries what the object needs to decide —
+//! the reader's address and user agent among them, which must never appear in a URL
+//! (the platform's invocation logs record object requests' URLs).
 
 use crate::domain::agent::AgentClass;
 use serde::{Deserialize, Serialize};
@@ -103,46 +105,9 @@ pub struct PageView {
     pub uniques_today: u64,
 }
 
-/// How a call travels: as JSON in the query of the object's URL (no request body, so
-/// no stream to set up and read on either side).
-pub fn call_url(call: &PageCall) -> Result<String, serde_json::Error> {
-    let json = serde_json::to_string(call)?;
-    let encoded: String = form_urlencoded::byte_serialize(json.as_bytes()).collect();
-    Ok(format!("https://page/?c={encoded}"))
-}
-
-/// The call in an object's URL, if it carries one.
-pub fn call_of(url: &str) -> Option<Result<PageCall, serde_json::Error>> {
-    let query = url.split_once('?')?.1;
-    let (_, json) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "c")?;
-    Some(serde_json::from_str(&json))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn calls_round_trip_through_the_url() {
-        let call = PageCall::Visit {
-            tenant: "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b".into(),
-            page: "/posts/héllo?x=1&y=2#z".into(),
-            visitor: Visitor {
-                ip: "2001:db8::1".into(),
-                user_agent: "Mozilla/5.0 (X11; Linux x86_64) \"quoted\" & more".into(),
-                referrer_host: Some("news.example".into()),
-                country: None,
-                agent: AgentClass::Browser,
-                dnt: true,
-                client: "2001:db8::/64".into(),
-                count_all: false,
-            },
-        };
-        let url = call_url(&call).unwrap();
-        assert!(url.is_ascii());
-        assert_eq!(call_of(&url).unwrap().unwrap(), call);
-        assert!(call_of("https://page/").is_none());
-    }
 
     /// What clients read: pinned.
     #[test]

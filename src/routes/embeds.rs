@@ -1,6 +1,5 @@
 //! Embeds: `/embed.js` and the counter and page badges.
 
-use crate::domain::agent::AgentClass;
 use crate::domain::client::ClientKey;
 use crate::domain::cors::referer_origin;
 use crate::domain::counter::Delta;
@@ -14,7 +13,6 @@ use crate::http::context::Ctx;
 use crate::http::respond::OrInternal;
 use crate::http::tenant_origins;
 use crate::objects::counter_protocol::CounterCall;
-use crate::platform::in_bot_list;
 use crate::routes::counters::call_object;
 use crate::routes::pages::{read_page, record_visit};
 use worker::{Headers, Response};
@@ -51,6 +49,9 @@ pub async fn counter_badge(
         Ok(options) => options,
         Err(e) => return error_badge(&e),
     };
+    if ctx.braked {
+        return braked_badge(&options, "count");
+    }
     let call = match counting_client(ctx, &tenant, &options).await {
         Some(client) => CounterCall::Increment {
             tenant,
@@ -105,6 +106,9 @@ pub async fn page_badge(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> Ap
         Ok(options) => options,
         Err(e) => return error_badge(&e),
     };
+    if ctx.braked {
+        return braked_badge(&options, "views");
+    }
     let counting = counting_client(ctx, &tenant, &options).await.is_some();
     let visited = if counting {
         match record_visit(ctx, &tenant, &page, false).await {
@@ -141,7 +145,8 @@ fn badge_options(ctx: &Ctx<'_>) -> ApiResult<BadgeOptions> {
 /// Whose budget a counting badge spends, or `None` when this request must not count:
 /// no `inc=1`, a `HEAD`, or a `Referer` from a site outside the tenant's allowed origins
 /// (an `<img>` sends no `Origin`, so the page that embeds it is known only from there).
-/// Image proxies, which fetch for every viewer from one address, share one budget.
+/// GitHub's image proxy, which fetches for every reader from one address, shares one
+/// budget per badge.
 async fn counting_client(
     ctx: &Ctx<'_>,
     tenant: &TenantId,
@@ -161,16 +166,30 @@ async fn counting_client(
             return None;
         }
     }
-    let agent = AgentClass::of(ctx.header("User-Agent").as_deref(), in_bot_list);
-    Some(match agent {
-        AgentClass::Proxy => ClientKey::proxy(),
-        _ => ctx.client.clone(),
-    })
+    Some(ctx.budget_client())
+}
+
+/// A badge for a client whose count brake is on: drawn without asking any object, so a
+/// flood of badge requests costs nothing behind the Worker. The value is unknown here.
+fn braked_badge(options: &BadgeOptions, default_label: &str) -> ApiResult<Response> {
+    let svg = Badge {
+        label: options.label.as_deref().unwrap_or(default_label),
+        value: "…",
+        color: &options.color,
+        label_color: &options.label_color,
+        style: options.style,
+    }
+    .render();
+    let headers = svg_headers()?;
+    headers.set("Retry-After", "60").or_internal("answering")?;
+    Ok(Response::ok(svg)
+        .or_internal("answering")?
+        .with_headers(headers))
 }
 
 /// A badge that says what went wrong. Still an image with status 200: image proxies
 /// (GitHub's among them) show nothing at all for an error status.
-fn error_badge(error: &ApiError) -> ApiResult<Response> {
+pub fn error_badge(error: &ApiError) -> ApiResult<Response> {
     if let ApiError::Internal(detail) = error {
         crate::http::log::failure("badge", detail);
     }

@@ -1,8 +1,6 @@
 //! Page routes: a visit, a page's count, its history, and its deletion.
 
-use crate::domain::agent::AgentClass;
 use crate::domain::budget::Decision;
-use crate::domain::client::ClientKey;
 use crate::domain::history::HistoryRange;
 use crate::domain::ids::TenantId;
 use crate::domain::page::PageId;
@@ -10,8 +8,8 @@ use crate::domain::visit::{country, referrer_host};
 use crate::error::{ApiError, ApiResult};
 use crate::http::context::Ctx;
 use crate::http::respond::{self, OrInternal};
-use crate::objects::page_protocol::{call_url, PageCall, PageView, VisitAnswer, Visitor};
-use crate::platform::{in_bot_list, now_ms};
+use crate::objects::page_protocol::{PageCall, PageView, VisitAnswer, Visitor};
+use crate::platform::{now_ms, request};
 use crate::store::{self, pages, tenants};
 use worker::{Env, Response};
 
@@ -85,21 +83,14 @@ pub async fn record_visit(
 /// The visit of the calling client: what the object needs to decide it, no more.
 fn visit_call(ctx: &Ctx<'_>, tenant: &TenantId, page: &PageId, count_all: bool) -> PageCall {
     let user_agent = ctx.header("User-Agent");
-    let agent = AgentClass::of(user_agent.as_deref(), in_bot_list);
-    // An image proxy fetches for all its viewers from one address: they share one
-    // budget per page instead of exhausting the proxy's.
-    let client = match agent {
-        AgentClass::Proxy => ClientKey::proxy(),
-        _ => ctx.client.clone(),
-    };
     let visitor = Visitor {
         ip: ctx.header("CF-Connecting-IP").unwrap_or_default(),
-        agent,
+        agent: ctx.agent,
         user_agent: user_agent.unwrap_or_default(),
         referrer_host: referrer_host(ctx.header("Referer").as_deref()),
         country: country(ctx.req.cf().and_then(|cf| cf.country()).as_deref()),
         dnt: ctx.header("DNT").as_deref().map(str::trim) == Some("1"),
-        client: client.as_str().to_string(),
+        client: ctx.budget_client().as_str().to_string(),
         count_all,
     };
     PageCall::Visit {
@@ -132,9 +123,13 @@ async fn call_page(env: &Env, call: &PageCall) -> ApiResult<Response> {
         .durable_object("PAGE")
         .and_then(|ns| ns.get_by_name(&page.object_name(call.tenant())))
         .or_internal("reaching a page object")?;
-    let url = call_url(call).or_internal("encoding a page call")?;
+    // In the body, never the URL: the platform's logs record an object request's URL,
+    // and a visit carries the reader's address and user agent.
+    let body = serde_json::to_string(call).or_internal("encoding a page call")?;
+    let request =
+        request("POST", "https://page/", None, Some(&body)).or_internal("building a page call")?;
     let mut answer = stub
-        .fetch_with_str(&url)
+        .fetch_with_request(request)
         .await
         .or_internal("calling a page object")?;
     let status = answer.status_code();

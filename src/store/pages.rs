@@ -230,60 +230,54 @@ pub async fn history(
     Ok(rows)
 }
 
-/// The oldest visit row older than `cutoff_ms`: (tenant, page, seq). Found through
-/// `visits_by_time`, so it costs the same at any table size — the retention job's cursor.
-pub async fn oldest_expired(
+/// The next retention step: `[from, to)` in `ts`, from the oldest expired row to the one
+/// `rows` after it (or the cutoff), found through `visits_by_time` — the job's cursor,
+/// so a run picks up wherever the last one stopped. `None` when nothing has expired.
+pub async fn next_expired(
     db: &D1Database,
     cutoff_ms: u64,
-) -> ApiResult<Option<(String, String, u64)>> {
+    rows: u64,
+) -> ApiResult<Option<(u64, u64)>> {
     #[derive(Deserialize)]
-    struct Row {
-        tenant_id: String,
-        page_id: String,
-        seq: u64,
+    struct Bounds {
+        from: Option<u64>,
+        to: Option<u64>,
     }
-    let row: Option<Row> = db
-        .prepare("SELECT tenant_id, page_id, seq FROM visits WHERE ts < ?1 ORDER BY ts LIMIT 1")
-        .bind(&[int(cutoff_ms)])
+    let bounds: Option<Bounds> = db
+        .prepare(
+            "SELECT (SELECT MIN(ts) FROM visits WHERE ts < ?1) AS \"from\",
+                    (SELECT ts FROM visits WHERE ts < ?1 ORDER BY ts LIMIT 1 OFFSET ?2) AS \"to\"",
+        )
+        .bind(&[int(cutoff_ms), int(rows)])
         .or_internal("binding an expiry lookup")?
         .first(None)
         .await
         .or_internal("finding expired visits")?;
-    Ok(row.map(|r| (r.tenant_id, r.page_id, r.seq)))
+    Ok(bounds.and_then(|b| {
+        let from = b.from?;
+        // Rows sharing one timestamp move together, however many.
+        let to = b.to.unwrap_or(cutoff_ms).max(from + 1);
+        Some((from, to))
+    }))
 }
 
-/// Moves one page's expired rows with `seq` in `[from_seq, from_seq + rows)` into their
-/// days' totals: the totals grow by exactly what is deleted, in one transaction, so
-/// history (rows plus totals) is exact before, during and after retention. Answers how
-/// many rows moved.
-pub async fn roll_up(
-    db: &D1Database,
-    tenant: &str,
-    page: &str,
-    from_seq: u64,
-    rows: u64,
-    cutoff_ms: u64,
-) -> ApiResult<u64> {
-    let range = [
-        tenant.into(),
-        page.into(),
-        int(from_seq),
-        int(from_seq.saturating_add(rows)),
-        int(cutoff_ms),
-    ];
-    let which = "tenant_id = ?1 AND page_id = ?2 AND seq >= ?3 AND seq < ?4 AND ts < ?5";
+/// Moves every visit row with `ts` in `[from, to)` into its day's total: the totals grow
+/// by exactly what is deleted, in one transaction, so history (rows plus totals) is exact
+/// before, during and after retention. Answers how many rows moved.
+pub async fn roll_up(db: &D1Database, from_ms: u64, to_ms: u64) -> ApiResult<u64> {
+    let range = [int(from_ms), int(to_ms)];
     let results = db
         .batch(vec![
             db.prepare(format!(
                 "INSERT INTO visit_days (tenant_id, page_id, day, visits, uniques)
                  SELECT tenant_id, page_id, ts / {DAY_MS}, SUM(counted), SUM(is_unique)
-                 FROM visits WHERE {which} GROUP BY ts / {DAY_MS}
+                 FROM visits WHERE ts >= ?1 AND ts < ?2 GROUP BY tenant_id, page_id, ts / {DAY_MS}
                  ON CONFLICT (tenant_id, page_id, day) DO UPDATE
                  SET visits = visits + excluded.visits, uniques = uniques + excluded.uniques"
             ))
             .bind(&range)
             .or_internal("binding a rollup")?,
-            db.prepare(format!("DELETE FROM visits WHERE {which}"))
+            db.prepare("DELETE FROM visits WHERE ts >= ?1 AND ts < ?2")
                 .bind(&range)
                 .or_internal("binding a retention delete")?,
         ])

@@ -69,11 +69,11 @@ function runtimeStdio(onLog) {
 }
 
 /**
- * @param {{vars?: Record<string,string>, persistTo?: string, onLog?: (line: string) => void}} options
+ * @param {{vars?: Record<string,string>, persistTo?: string, onLog?: (line: string) => void, assets?: boolean, cf?: object}} options
  *   persistTo keeps Durable Object, D1 and KV state in that folder across instances;
  *   onLog receives each line the Worker writes to stdout.
  */
-export async function startWorker({ vars = {}, persistTo, onLog, assets } = {}) {
+export async function startWorker({ vars = {}, persistTo, onLog, assets, cf } = {}) {
   const persistence = persistTo
     ? {
         durableObjectsPersist: join(persistTo, "do"),
@@ -81,7 +81,8 @@ export async function startWorker({ vars = {}, persistTo, onLog, assets } = {}) 
         kvPersist: join(persistTo, "kv"),
       }
     : {};
-  const mf = new Miniflare({ ...workerOptions(vars, { assets }), ...persistence, handleRuntimeStdio: runtimeStdio(onLog) });
+  // `cf`: what Cloudflare's edge says of every request (its network, `asn`, say).
+  const mf = new Miniflare({ ...workerOptions(vars, { assets }), ...persistence, ...(cf ? { cf } : {}), handleRuntimeStdio: runtimeStdio(onLog) });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
   await migrate(db);
