@@ -192,7 +192,9 @@ await serve("edgecount-spread", deployed(), async (url, mf) => {
 });
 
 // Every request with its own log line (REQUEST_LOG=all), to show what a line costs.
-await serve("edgecount-logged", edgecountOptions({ ...base, ...unreachable, REQUEST_LOG: "all" }), async (url, mf) => {
+const logged = deployed();
+logged.bindings = { ...logged.bindings, REQUEST_LOG: "all" };
+await serve("edgecount-logged", logged, async (url, mf) => {
   const { hotPath } = await setUp(url, mf);
   await measure("inc (hot), a line each", `${url}${hotPath}/inc`, { method: "POST" });
 });

@@ -8,7 +8,7 @@ use crate::domain::agent::AgentClass;
 use crate::domain::auth::{is_admin, presented_key};
 use crate::domain::client::ClientKey;
 use crate::error::{ApiError, ApiResult};
-use crate::http::brake::{self, Brake};
+use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::log::RequestLog;
 use crate::http::router::{github_proxy, path_and_query, resolve, Access, Method};
@@ -32,14 +32,25 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
     let badge = path_and_query(&url).0.ends_with("/badge.svg");
     let mut pattern = "unmatched";
     let mut tenant_id = None;
+    let mut counting = None;
 
-    let outcome = serve(req, &url, env, &mut pattern, &mut tenant_id).await;
+    let outcome = serve(req, &url, env, &mut pattern, &mut tenant_id, &mut counting).await;
     let (mut response, failure) = match outcome {
         Ok(response) => (response, None),
         // A badge is an image whatever went wrong, even before its handler ran.
         Err(e) if badge => (routes::embeds::error_badge(&e).map_err(to_worker)?, Some(e)),
         Err(e) => (respond::error(&e)?, Some(e)),
     };
+    // An object refused this client's counting request: charge its refusal brake.
+    if let Some((client, refused_by_handler)) = counting {
+        let status = response.status_code();
+        let refused = refused_by_handler
+            || matches!(status, 403 | 404 | 429)
+            || response.headers().has("Retry-After").unwrap_or(false);
+        if refused {
+            brake::refused(env, &client, now_ms()).await;
+        }
+    }
     let allowed_origin = origin.filter(|_| !matches!(failure, Some(ApiError::Forbidden(_))));
     cors::decorate(response.headers(), allowed_origin.as_deref())?;
     response.headers().set("X-Request-Id", &request_id)?;
@@ -77,12 +88,15 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
     Ok(response)
 }
 
+/// Serves the request; `counting` learns the client of a counting request or badge (not
+/// GitHub's image proxy) and whether its handler saw an object refuse it.
 async fn serve(
     req: Request,
     url: &str,
     env: &Env,
     pattern: &mut &'static str,
     tenant_id: &mut Option<String>,
+    counting: &mut Option<(ClientKey, bool)>,
 ) -> ApiResult<Response> {
     let (path, query) = path_and_query(url);
     let config = config::get(env)?;
@@ -121,18 +135,19 @@ async fn serve(
                 return Err(ApiError::Unauthorized);
             }
         }
-        Access::Public => brake::check(env, Brake::Read, &client).await?,
+        Access::Public => brake::check_read(env, &client).await?,
         Access::Counting | Access::Badge => {
             let asn = req.cf().and_then(|cf| cf.asn());
             agent = AgentClass::of(header("User-Agent").as_deref(), asn, in_bot_list);
             // GitHub's image proxy is one address for every reader: its budget is per
             // badge, in the object, and it is never braked.
             if agent != AgentClass::Proxy {
-                let refused = brake::check(env, Brake::Count, &client).await;
-                match (refused, matched.access) {
-                    (Err(e), Access::Counting) => return Err(e),
-                    (Err(_), _) => braked = true,
-                    (Ok(()), _) => {}
+                *counting = Some((client.clone(), false));
+                if brake::stopped(&client, now_ms()) {
+                    if matched.access == Access::Counting {
+                        return Err(brake::stop());
+                    }
+                    braked = true;
                 }
             }
         }
@@ -149,10 +164,14 @@ async fn serve(
         head: method == Method::Head,
         agent,
         braked,
+        refused: false,
         tenant_id: None,
     };
     let answer = routes::dispatch(&mut ctx, matched.route).await;
     *tenant_id = ctx.tenant_id.take();
+    if let Some((_, refused)) = counting.as_mut() {
+        *refused = ctx.refused;
+    }
     answer
 }
 

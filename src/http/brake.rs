@@ -1,49 +1,95 @@
 //! The brakes: floods from one client are slowed at the edge with the platform's Rate
 //! Limiting bindings — no Durable Object is asked, so a braked request costs us nothing
-//! but the Worker invocation. `READ_BRAKE` slows plain reads; `COUNT_BRAKE` slows counting
-//! requests and badges, whose objects each keep a budget per client but which, sent to
-//! ever new made-up ids, would otherwise buy one object request and a D1 read apiece.
-//! A binding counts per Cloudflare location and is eventually consistent: a brake, not a
-//! budget. Budgets for counting live in the counted objects (`domain::budget`).
+//! but the Worker invocation. A binding counts per Cloudflare location and is eventually
+//! consistent: a brake, not a budget (budgets for counting live in the counted objects,
+//! `domain::budget`).
+//!
+//! - `READ_BRAKE` counts every plain read of a client.
+//! - `REFUSAL_BRAKE` counts a client's counting requests and badges that an object
+//!   *refused* — no such counter, page or tenant; over budget; no page may be created —
+//!   which, sent to ever new made-up ids, would each buy an object request and a D1 read.
+//!   A client that behaves is never charged, so the hot path makes no binding call. A
+//!   client the binding stops is remembered in this isolate until its window ends and
+//!   answered without asking any object.
 
 use crate::domain::client::ClientKey;
 use crate::error::{ApiError, ApiResult};
 use crate::http::log;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use worker::Env;
 
 /// What a braked client is told: the bindings' period in `wrangler.toml`.
 const RETRY_AFTER_SECONDS: u64 = 60;
 
-/// Which brake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Brake {
-    Read,
-    Count,
+/// Clients stopped by the refusal brake that this isolate remembers at most.
+const STOPPED_MAX: usize = 10_000;
+
+thread_local! {
+    /// Clients the refusal brake stopped, and until when (Unix ms).
+    static STOPPED: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
 }
 
-impl Brake {
-    fn binding(self) -> &'static str {
-        match self {
-            Brake::Read => "READ_BRAKE",
-            Brake::Count => "COUNT_BRAKE",
-        }
+/// Refuses the read when the client's read brake is on.
+pub async fn check_read(env: &Env, client: &ClientKey) -> ApiResult<()> {
+    if spend(env, "READ_BRAKE", client).await {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimitExceeded {
+            retry_after_seconds: RETRY_AFTER_SECONDS,
+        })
     }
 }
 
-/// Refuses the request when the client's brake is on. Without the binding (an older
-/// `wrangler.toml`) or when it fails, requests pass: a brake protects, it must not break.
-pub async fn check(env: &Env, brake: Brake, client: &ClientKey) -> ApiResult<()> {
-    let Ok(brake) = env.rate_limiter(brake.binding()) else {
-        return Ok(());
+/// Whether the refusal brake stopped this client (memory only: no binding call).
+pub fn stopped(client: &ClientKey, now_ms: u64) -> bool {
+    STOPPED.with(|s| {
+        s.borrow()
+            .get(client.as_str())
+            .is_some_and(|&until| until > now_ms)
+    })
+}
+
+/// An object refused this client's counting request: charge the refusal brake, and
+/// remember the client as stopped if the brake says so.
+pub async fn refused(env: &Env, client: &ClientKey, now_ms: u64) {
+    if spend(env, "REFUSAL_BRAKE", client).await {
+        return;
+    }
+    STOPPED.with(|s| {
+        let mut stopped = s.borrow_mut();
+        if stopped.len() >= STOPPED_MAX {
+            stopped.retain(|_, until| *until > now_ms);
+            if stopped.len() >= STOPPED_MAX {
+                stopped.clear();
+            }
+        }
+        stopped.insert(
+            client.as_str().to_string(),
+            now_ms + RETRY_AFTER_SECONDS * 1_000,
+        );
+    });
+}
+
+/// The answer to a stopped client's counting request.
+pub fn stop() -> ApiError {
+    ApiError::RateLimitExceeded {
+        retry_after_seconds: RETRY_AFTER_SECONDS,
+    }
+}
+
+/// Spends one unit of `binding` for the client; false when it is exhausted. Without the
+/// binding (an older `wrangler.toml`) or when it fails, the answer is yes: a brake
+/// protects, it must not break.
+async fn spend(env: &Env, binding: &str, client: &ClientKey) -> bool {
+    let Ok(brake) = env.rate_limiter(binding) else {
+        return true;
     };
     match brake.limit(client.as_str().to_string()).await {
-        Ok(outcome) if !outcome.success => Err(ApiError::RateLimitExceeded {
-            retry_after_seconds: RETRY_AFTER_SECONDS,
-        }),
-        Ok(_) => Ok(()),
+        Ok(outcome) => outcome.success,
         Err(e) => {
-            log::failure("read brake unavailable", &e);
-            Ok(())
+            log::failure("brake unavailable", &e);
+            true
         }
     }
 }

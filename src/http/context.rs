@@ -23,8 +23,11 @@ pub struct Ctx<'a> {
     pub head: bool,
     /// What kind of client this is (set for counting routes and badges).
     pub agent: AgentClass,
-    /// The client's count brake is on: a badge renders without asking any object.
+    /// The client's refusal brake stopped it: a badge renders without asking any object.
     pub braked: bool,
+    /// Set by a handler whose object refused the client (a badge over budget, of a
+    /// missing counter or page): the refusal brake is charged.
+    pub refused: bool,
     /// Set by handlers once the tenant is known, for the request log.
     pub tenant_id: Option<String>,
 }

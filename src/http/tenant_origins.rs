@@ -40,7 +40,7 @@ pub async fn of(
     if let Some((_, origins)) = cached {
         return Ok(origins);
     }
-    brake::check(env, brake::Brake::Read, client).await?;
+    brake::check_read(env, client).await?;
     let found = match store::database(env) {
         Ok(db) => store::tenants::find(&db, tenant).await,
         Err(e) => Err(e),

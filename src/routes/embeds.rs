@@ -63,10 +63,14 @@ pub async fn counter_badge(
         None => CounterCall::Read { tenant },
     };
     let counted = matches!(call, CounterCall::Increment { .. });
-    let (label, value) = match counter_shown(ctx, counter, &call).await {
+    let (label, value, refused) = match counter_shown(ctx, counter, &call).await {
         Ok(shown) => shown,
-        Err(e) => return error_badge(&e),
+        Err(e) => {
+            ctx.refused = true;
+            return error_badge(&e);
+        }
     };
+    ctx.refused = refused;
     badge(
         ctx,
         &options,
@@ -76,21 +80,23 @@ pub async fn counter_badge(
     )
 }
 
-/// A counter's label and value, after the increment if the call makes one (over the
-/// client's budget, the object shows the value without counting).
+/// A counter's label and value, after the increment if the call makes one, and whether
+/// the client's budget refused it (the object then shows the value without counting).
 async fn counter_shown(
     ctx: &Ctx<'_>,
     counter: CounterId,
     call: &CounterCall,
-) -> ApiResult<(String, i64)> {
+) -> ApiResult<(String, i64, bool)> {
     let mut answer = call_object(ctx.env, counter, call).await?;
     let status = answer.status_code();
+    let refused = crate::http::respond::budget_of(&answer).is_some_and(|d| !d.allowed);
     let text = answer.text().await.or_internal("reading a counter")?;
     let json: serde_json::Value = serde_json::from_str(&text).or_internal("decoding a counter")?;
     match (status, json["errors"][0]["code"].as_str()) {
         (200, _) => Ok((
             json["label"].as_str().unwrap_or("count").to_string(),
             json["value"].as_i64().unwrap_or_default(),
+            refused,
         )),
         (_, Some("COUNTER_NOT_FOUND")) => Err(ApiError::CounterNotFound),
         (_, Some("TENANT_NOT_FOUND")) => Err(ApiError::TenantNotFound),
@@ -112,10 +118,19 @@ pub async fn page_badge(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> Ap
     let counting = counting_client(ctx, &tenant, &options).await.is_some();
     let visited = if counting {
         match record_visit(ctx, &tenant, &page, false).await {
-            Ok(visited) => Some(visited.answer.count),
+            Ok(visited) => {
+                ctx.refused = visited.budget.is_some_and(|d| !d.allowed);
+                Some(visited.answer.count)
+            }
             // Over the tenant's hourly page creations: shown, not created.
-            Err(ApiError::RateLimitExceeded { .. }) => None,
-            Err(e) => return error_badge(&e),
+            Err(ApiError::RateLimitExceeded { .. }) => {
+                ctx.refused = true;
+                None
+            }
+            Err(e) => {
+                ctx.refused = true;
+                return error_badge(&e);
+            }
         }
     } else {
         None
@@ -124,8 +139,14 @@ pub async fn page_badge(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> Ap
         Some(count) => count,
         None => match read_page(ctx.env, &tenant, &page).await {
             Ok(answer) => answer.count,
-            Err(ApiError::PageNotFound) => 0,
-            Err(e) => return error_badge(&e),
+            Err(ApiError::PageNotFound) => {
+                ctx.refused = true;
+                0
+            }
+            Err(e) => {
+                ctx.refused = true;
+                return error_badge(&e);
+            }
         },
     };
     let value = i64::try_from(count).unwrap_or(i64::MAX);
