@@ -52,3 +52,12 @@ pub fn request(
     let raw = worker::web_sys::Request::new_with_str_and_init(url, &init)?;
     Ok(worker::Request::from(raw))
 }
+
+thread_local! {
+    static ISOLATE_SECRET: [u8; 32] = random_bytes().unwrap_or([0; 32]);
+}
+
+/// A random secret of this isolate, for keyed hashes when the day's salt is out of reach.
+pub fn isolate_secret() -> [u8; 32] {
+    ISOLATE_SECRET.with(|s| *s)
+}

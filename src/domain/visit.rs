@@ -74,7 +74,8 @@ pub fn day_of(unix_ms: u64) -> u64 {
 }
 
 /// The visitor's identity for one day: HMAC(daily salt, IP, user agent), truncated.
-/// Without the salt, which lives only for its day, it cannot be recomputed.
+/// Without the salt, which lives only for its day, it cannot be recomputed. The Worker
+/// computes it, so the address and user agent never leave the Worker.
 pub fn visitor_hash(salt: &[u8], ip: &str, user_agent: &str) -> [u8; 16] {
     let mut message = Vec::with_capacity(ip.len() + user_agent.len() + 1);
     message.extend_from_slice(ip.as_bytes());
@@ -84,6 +85,28 @@ pub fn visitor_hash(salt: &[u8], ip: &str, user_agent: &str) -> [u8; 16] {
     let mut out = [0u8; 16];
     out.copy_from_slice(&mac[..16]);
     out
+}
+
+/// A client's budget key for one day: HMAC(daily salt, "client", key), as hex. What
+/// travels to an object in place of the address, so no address appears in a request to
+/// an object (nor in the platform's logs of it), and nothing links it across days.
+pub fn client_hash(salt: &[u8], client_key: &str) -> String {
+    let mut message = Vec::with_capacity(client_key.len() + 7);
+    message.extend_from_slice(b"client\0");
+    message.extend_from_slice(client_key.as_bytes());
+    crate::domain::crypto::hex(&hmac_sha256(salt, &message)[..12])
+}
+
+/// A visitor hash as it travels (hex), back to bytes.
+pub fn parse_visitor_hash(hex: &str) -> Option<[u8; 16]> {
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -142,6 +165,24 @@ mod tests {
         assert_eq!(country(Some("T1")), None);
         assert_eq!(day_of(DAY_MS - 1), 0);
         assert_eq!(day_of(DAY_MS), 1);
+    }
+
+    #[test]
+    fn client_hashes_are_per_day_and_not_the_address() {
+        let a = client_hash(b"day-1", "203.0.113.1");
+        assert_eq!(a, client_hash(b"day-1", "203.0.113.1"));
+        assert_ne!(a, client_hash(b"day-2", "203.0.113.1"));
+        assert_ne!(a, client_hash(b"day-1", "203.0.113.2"));
+        assert_eq!(a.len(), 24);
+        assert!(!a.contains("203"));
+    }
+
+    #[test]
+    fn visitor_hashes_travel_as_hex() {
+        let h = visitor_hash(b"s", "203.0.113.1", "ua");
+        assert_eq!(parse_visitor_hash(&crate::domain::crypto::hex(&h)), Some(h));
+        assert_eq!(parse_visitor_hash("zz"), None);
+        assert_eq!(parse_visitor_hash(&"g".repeat(32)), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::domain::agent::AgentClass;
 use crate::domain::client::ClientKey;
 use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::visit::{client_hash, day_of};
 use crate::error::{ApiError, ApiResult};
 use std::rc::Rc;
 use worker::{Env, Request};
@@ -53,13 +54,26 @@ impl Ctx<'_> {
         Ok(first)
     }
 
-    /// The client whose budget a counting request spends: image proxies, one address for
-    /// all their readers, share one budget per counted object.
-    pub fn budget_client(&self) -> ClientKey {
+    /// The key of the budget a counting request spends, as it travels to the object:
+    /// GitHub's image proxy, one address for all its readers, shares one per counted
+    /// object; anyone else is their address hashed with today's salt (`salt`; without
+    /// it, this isolate's secret) — never the address itself, which the platform would
+    /// log with the object request.
+    pub fn budget_client(&self, salt: Option<&str>) -> ClientKey {
         match self.agent {
             AgentClass::Proxy => ClientKey::proxy(),
-            _ => self.client.clone(),
+            _ => {
+                let secret = crate::platform::isolate_secret();
+                let salt = salt.map_or(&secret[..], str::as_bytes);
+                ClientKey::from_wire(&client_hash(salt, self.client.as_str()))
+            }
         }
+    }
+
+    /// Today's visitor salt (cached per isolate), or `None` if the salt keeper cannot
+    /// be reached.
+    pub async fn salt(&self) -> Option<String> {
+        crate::objects::salts::today(self.env, day_of(crate::platform::now_ms())).await
     }
 
     pub fn idempotency_key(&self) -> ApiResult<Option<IdempotencyKey>> {

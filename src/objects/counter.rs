@@ -110,12 +110,7 @@ impl DurableObject for CounterObject {
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let url = req.inner().url();
         let (path, query) = path_and_query(&url);
-        // A call that spends a client's budget names the client in its body.
-        let body = match req.method() {
-            worker::Method::Post if path == "/inc" => req.text().await.ok(),
-            _ => None,
-        };
-        let answer = match CounterCall::parse(path, query, body.as_deref()) {
+        let answer = match CounterCall::parse(path, query) {
             Ok(CounterCall::Init) => self.init(&mut req).await,
             Ok(call) => self.serve(call).await,
             Err(e) => Err(e),

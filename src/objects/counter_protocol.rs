@@ -1,7 +1,8 @@
 //! What the Worker asks a counter object, and how it travels: a path and query the
-//! Worker writes and the object reads back into the same typed call, and, for a call that
-//! spends a client's budget, the client's key as the body — never in the URL, which the
-//! platform's invocation logs record. Pure, so the round trip is tested natively.
+//! Worker writes and the object reads back into the same typed call. A client's budget
+//! key travels as the day's hash of the address, never the address: the platform's
+//! invocation logs record an object request's URL. Pure, so the round trip is tested
+//! natively.
 
 use crate::domain::client::ClientKey;
 use crate::domain::counter::{check_value, Delta};
@@ -43,11 +44,15 @@ impl CounterCall {
                 tenant,
                 delta,
                 key: k,
+                client,
                 view,
-                ..
             } => {
+                let client = client
+                    .as_ref()
+                    .map(|c| format!("&b={}", c.as_str()))
+                    .unwrap_or_default();
                 let view = if *view { "&v=1" } else { "" };
-                format!("/inc?t={tenant}&d={}{}{view}", delta.get(), key(k))
+                format!("/inc?t={tenant}&d={}{}{client}{view}", delta.get(), key(k))
             }
             CounterCall::Set {
                 tenant,
@@ -57,12 +62,7 @@ impl CounterCall {
         }
     }
 
-    /// What travels as the body: the key of the client whose budget the call spends.
-    pub fn body(&self) -> Option<&str> {
-        self.client().map(ClientKey::as_str)
-    }
-
-    pub fn parse(path: &str, query: Option<&str>, body: Option<&str>) -> ApiResult<CounterCall> {
+    pub fn parse(path: &str, query: Option<&str>) -> ApiResult<CounterCall> {
         let param = |name: &str| {
             query
                 .unwrap_or("")
@@ -78,7 +78,7 @@ impl CounterCall {
                 tenant: tenant()?,
                 delta: Delta::parse(param("d"))?,
                 key: key()?,
-                client: body.filter(|b| !b.is_empty()).map(ClientKey::from_wire),
+                client: param("b").map(ClientKey::from_wire),
                 view: param("v") == Some("1"),
             }),
             "/set" => {
@@ -150,17 +150,8 @@ mod tests {
         let (p, q) = path
             .split_once('?')
             .map_or((path.as_str(), None), |(p, q)| (p, Some(q)));
-        assert_eq!(
-            CounterCall::parse(p, q, call.body()).unwrap(),
-            call,
-            "{path}"
-        );
-        if let Some(client) = call.client() {
-            assert!(
-                !path.contains(client.as_str()),
-                "no client address in {path}"
-            );
-        }
+        assert_eq!(CounterCall::parse(p, q).unwrap(), call, "{path}");
+        assert!(!path.contains("2001:db8"), "no client address in {path}");
     }
 
     #[test]
@@ -180,7 +171,10 @@ mod tests {
             tenant,
             delta: Delta::parse(Some("42")).unwrap(),
             key,
-            client: Some(ClientKey::from_header(Some("2001:db8::1"))),
+            client: Some(ClientKey::from_wire(&crate::domain::visit::client_hash(
+                b"salt",
+                ClientKey::from_header(Some("2001:db8::1")).as_str(),
+            ))),
             view: false,
         });
         round_trip(CounterCall::Increment {
@@ -227,18 +221,16 @@ mod tests {
     #[test]
     fn malformed_calls_are_refused() {
         assert_eq!(
-            CounterCall::parse("/read", None, None).unwrap_err().code(),
+            CounterCall::parse("/read", None).unwrap_err().code(),
             "INVALID_UUID"
         );
         assert_eq!(
-            CounterCall::parse("/drop", None, None).unwrap_err().code(),
+            CounterCall::parse("/drop", None).unwrap_err().code(),
             "NOT_FOUND"
         );
         let q = format!("t={T}&v=1.5");
         assert_eq!(
-            CounterCall::parse("/set", Some(&q), None)
-                .unwrap_err()
-                .code(),
+            CounterCall::parse("/set", Some(&q)).unwrap_err().code(),
             "INVALID_PARAMETER"
         );
     }

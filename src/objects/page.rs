@@ -6,8 +6,9 @@
 //! them from the buffer only after D1 confirmed them; it also refreshes the tenant's
 //! settings and drops the day's visitor hashes when the day ends.
 //!
-//! **Invariant:** the IP and user agent of a visit exist only in memory, for the day's
-//! visitor hash; neither is written anywhere.
+//! **Invariant:** the IP and user agent of a visit never reach this object: the Worker
+//! sends the day's visitor hash instead, and the object stores only that (deleted when
+//! the day ends).
 //!
 //! **Invariant:** a visit never waits for D1 once the page exists: the page, its tenant's
 //! settings and today's visitors are all in the object's own storage.
@@ -21,13 +22,15 @@ use crate::domain::ids::TenantId;
 use crate::domain::page::PageState;
 use crate::domain::uniques::{DayUniques, Seen};
 use crate::domain::views::TenantSettings;
-use crate::domain::visit::{day_of, visitor_hash, VisitRow, DAY_MS};
+use crate::domain::visit::{day_of, parse_visitor_hash, VisitRow, DAY_MS};
 use crate::error::{ApiError, ApiResult};
 use crate::http::log;
 use crate::http::respond::{self, with_budget, OrInternal};
 use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
-use crate::objects::page_protocol::{NotCounted, PageCall, PageView, VisitAnswer, Visitor};
+use crate::objects::page_protocol::{
+    call_of, NotCounted, PageCall, PageView, VisitAnswer, Visitor,
+};
 use crate::objects::page_storage::{BatchWrite, PageStorage};
 use crate::objects::transaction::atomically;
 use crate::platform::now_ms;
@@ -81,8 +84,6 @@ pub struct PageObject {
     live: RefCell<Option<Live>>,
     batch: BatchWriter,
     alarm: Alarm,
-    /// Today's salt: (day, salt), fetched from the salt keeper once a day.
-    salt: RefCell<Option<(u64, String)>>,
     flush_failures: Cell<u32>,
     /// Set while the page is being deleted: visits wait for nothing and find no page.
     deleting: Cell<bool>,
@@ -102,7 +103,6 @@ impl DurableObject for PageObject {
             live: RefCell::new(None),
             batch: BatchWriter::default(),
             alarm: Alarm::default(),
-            salt: RefCell::new(None),
             flush_failures: Cell::new(0),
             deleting: Cell::new(false),
             deletions: Cell::new(0),
@@ -110,16 +110,12 @@ impl DurableObject for PageObject {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        // Decoded in wasm from text: walking a JavaScript object field by field costs
-        // more than parsing the JSON again.
-        let call = match req.text().await {
-            Ok(text) => serde_json::from_str::<PageCall>(&text).or_internal("decoding a page call"),
-            Err(e) => Err(ApiError::Internal(format!("reading a page call: {e}"))),
-        };
-        let answer = match call {
-            Ok(call) => self.serve(call).await,
-            Err(e) => Err(e),
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let url = req.inner().url();
+        let answer = match call_of(&url) {
+            Some(Ok(call)) => self.serve(call).await,
+            Some(Err(e)) => Err(ApiError::Internal(format!("decoding a page call: {e}"))),
+            None => Err(ApiError::NotFound),
         };
         respond::from_object("page object", answer)
     }
@@ -171,18 +167,10 @@ impl PageObject {
     async fn visit(&self, visitor: &Visitor) -> ApiResult<Response> {
         let now = now_ms();
         let config = config::get(&self.env)?;
-        let salt = self.salt_for(day_of(now)).await;
         let decided = {
             let mut slot = self.live.borrow_mut();
             let live = slot.as_mut().ok_or(ApiError::PageNotFound)?;
-            decide(
-                live,
-                self.storage()?,
-                &config,
-                visitor,
-                salt.as_deref(),
-                now,
-            )?
+            decide(live, self.storage()?, &config, visitor, now)?
         };
         if decided.recorded {
             let gather = worker::Delay::from(Duration::ZERO);
@@ -357,38 +345,6 @@ impl PageObject {
         }
     }
 
-    /// Today's salt, from memory or the salt keeper. `None` if it cannot be had: the
-    /// visit still counts, but is not marked unique.
-    async fn salt_for(&self, day: u64) -> Option<String> {
-        if let Some((d, salt)) = self.salt.borrow().as_ref() {
-            if *d == day {
-                return Some(salt.clone());
-            }
-        }
-        let fetched = async {
-            let stub = self.env.durable_object("SALTS")?.get_by_name("salts")?;
-            let mut answer = stub
-                .fetch_with_str(&format!("https://salts/day/{day}"))
-                .await?;
-            match answer.status_code() {
-                200 => answer.text().await,
-                other => Err(worker::Error::RustError(format!(
-                    "salt keeper answered {other}"
-                ))),
-            }
-        };
-        match fetched.await {
-            Ok(salt) => {
-                *self.salt.borrow_mut() = Some((day, salt.clone()));
-                Some(salt)
-            }
-            Err(e) => {
-                log::failure("salt unavailable", &e);
-                None
-            }
-        }
-    }
-
     /// The alarm's work: flush buffered visits, drop the last day's visitors once the
     /// day is over, refresh the tenant's settings, and ask for the alarm again by
     /// whichever is due first.
@@ -557,7 +513,6 @@ fn decide(
     storage: &PageStorage,
     config: &Config,
     visitor: &Visitor,
-    salt: Option<&str>,
     now: u64,
 ) -> ApiResult<Decided> {
     let client = ClientKey::from_wire(&visitor.client);
@@ -586,9 +541,9 @@ fn decide(
         live.pending_visitors.clear();
         live.known_visitors.clear();
     }
-    let unique = match salt {
-        Some(salt) if counted => {
-            let hash = visitor_hash(salt.as_bytes(), &visitor.ip, &visitor.user_agent);
+    let hash = visitor.visitor.as_deref().and_then(parse_visitor_hash);
+    let unique = match hash {
+        Some(hash) if counted => {
             let known =
                 if live.known_visitors.contains(&hash) || live.pending_visitors.contains(&hash) {
                     true

@@ -1,24 +1,24 @@
-//! What the Worker asks a page object, and what a visit answers. Calls travel as JSON
-//! bodies: page ids are free text, and a visit carries what the object needs to decide —
-//! the reader's address and user agent among them, which must never appear in a URL
-//! (the platform's invocation logs record object requests' URLs).
+//! What the Worker asks a page object, and what a visit answers. A call travels as JSON
+//! in the object's URL (no body to stream). A visit carries only what a visit row may
+//! keep and two day-scoped hashes: the visitor's (HMAC of the day's salt, address and
+//! user agent) and the budget key's — never the address or the user agent, which the
+//! platform's invocation logs would record with the URL.
 
 use crate::domain::agent::AgentClass;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Visitor {
-    /// Used for the day's visitor hash, in memory only; never stored.
-    pub ip: String,
-    /// Likewise.
-    pub user_agent: String,
+    /// The visitor's hash for today, hex (`domain::visit::visitor_hash`); `None` when
+    /// today's salt could not be had (the visit then is not marked unique).
+    pub visitor: Option<String>,
     pub referrer_host: Option<String>,
     pub country: Option<String>,
     pub agent: AgentClass,
     /// The browser sent `DNT: 1`.
     #[serde(default)]
     pub dnt: bool,
-    /// Whose budget the visit spends (`domain::client::ClientKey`, as it travels).
+    /// Whose budget the visit spends (`Ctx::budget_client`: a day-scoped hash).
     pub client: String,
     /// Count the visit whatever its agent: the migration routes count every client, as
     /// the services they replace did.
@@ -105,9 +105,44 @@ pub struct PageView {
     pub uniques_today: u64,
 }
 
+/// How a call travels: JSON in the query of the object's URL.
+pub fn call_url(call: &PageCall) -> Result<String, serde_json::Error> {
+    let json = serde_json::to_string(call)?;
+    let encoded: String = form_urlencoded::byte_serialize(json.as_bytes()).collect();
+    Ok(format!("https://page/?c={encoded}"))
+}
+
+/// The call in an object's URL, if it carries one.
+pub fn call_of(url: &str) -> Option<Result<PageCall, serde_json::Error>> {
+    let query = url.split_once('?')?.1;
+    let (_, json) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "c")?;
+    Some(serde_json::from_str(&json))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_round_trip_through_the_url() {
+        let call = PageCall::Visit {
+            tenant: "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b".into(),
+            page: "/posts/héllo?x=1&y=2#z".into(),
+            visitor: Visitor {
+                visitor: Some("00112233445566778899aabbccddeeff".into()),
+                referrer_host: Some("news.example".into()),
+                country: None,
+                agent: AgentClass::Browser,
+                dnt: true,
+                client: "0a1b2c3d4e5f60718293a4b5".into(),
+                count_all: false,
+            },
+        };
+        let url = call_url(&call).unwrap();
+        assert!(url.is_ascii());
+        assert_eq!(call_of(&url).unwrap().unwrap(), call);
+        assert!(call_of("https://page/").is_none());
+    }
 
     /// What clients read: pinned.
     #[test]

@@ -1,8 +1,8 @@
 //! The salt keeper: the one place daily visitor salts live. Asked for a day, it answers
 //! that day's salt, making it on first request, and deletes every older one; an alarm
 //! at the next UTC midnight deletes it even if nobody asks again — so once a day is over
-//! its visitor hashes can never be recomputed. Page objects cache the
-//! current day's salt, so this object is asked about once per page per day.
+//! its visitor hashes can never be recomputed. Worker isolates cache the current day's
+//! salt (`today`), so this object is asked about once per isolate per day.
 
 use crate::domain::crypto::hex;
 use crate::domain::visit::{day_of, DAY_MS};
@@ -10,7 +10,49 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::respond::{self, OrInternal};
 use crate::platform::{now_ms, random_bytes};
 use serde::Deserialize;
+use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
+
+thread_local! {
+    /// This isolate's copy of today's salt: (day, salt).
+    static TODAY: RefCell<Option<(u64, String)>> = const { RefCell::new(None) };
+}
+
+/// The salt of `day` (today), from this isolate's copy or the salt keeper. `None` if it
+/// cannot be had: visits still count, but are not marked unique.
+pub async fn today(env: &Env, day: u64) -> Option<String> {
+    let cached = TODAY.with(|t| {
+        t.borrow()
+            .as_ref()
+            .filter(|(d, _)| *d == day)
+            .map(|(_, s)| s.clone())
+    });
+    if cached.is_some() {
+        return cached;
+    }
+    let fetched = async {
+        let stub = env.durable_object("SALTS")?.get_by_name("salts")?;
+        let mut answer = stub
+            .fetch_with_str(&format!("https://salts/day/{day}"))
+            .await?;
+        match answer.status_code() {
+            200 => answer.text().await,
+            other => Err(worker::Error::RustError(format!(
+                "salt keeper answered {other}"
+            ))),
+        }
+    };
+    match fetched.await {
+        Ok(salt) => {
+            TODAY.with(|t| *t.borrow_mut() = Some((day, salt.clone())));
+            Some(salt)
+        }
+        Err(e) => {
+            crate::http::log::failure("salt unavailable", &e);
+            None
+        }
+    }
+}
 
 #[durable_object]
 pub struct SaltKeeper {

@@ -109,11 +109,12 @@ pub async fn increment(
 ) -> ApiResult<Response> {
     let delta = Delta::parse(ctx.query("delta")?.as_deref())?;
     let key = ctx.idempotency_key()?;
+    let client = ctx.budget_client(ctx.salt().await.as_deref());
     let call = CounterCall::Increment {
         tenant,
         delta,
         key,
-        client: Some(ctx.client.clone()),
+        client: Some(client),
         view: false,
     };
     call_object(ctx.env, counter, &call).await
@@ -146,16 +147,10 @@ pub(crate) async fn call_object(
         .durable_object("COUNTER")
         .and_then(|ns| ns.get_by_name(&counter.to_string()))
         .or_internal("reaching a counter object")?;
-    let url = format!("https://counter{}", call.path());
-    let answer = match call.body() {
-        Some(body) => {
-            let request = crate::platform::request("POST", &url, None, Some(body))
-                .or_internal("building a counter call")?;
-            stub.fetch_with_request(request).await
-        }
-        None => stub.fetch_with_str(&url).await,
-    }
-    .or_internal("calling a counter object")?;
+    let answer = stub
+        .fetch_with_str(&format!("https://counter{}", call.path()))
+        .await
+        .or_internal("calling a counter object")?;
     let status = answer.status_code();
     if let (404, Some(tenant)) = (status, call.tenant()) {
         if tenants::find(&store::database(env)?, tenant)

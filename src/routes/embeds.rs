@@ -187,7 +187,7 @@ async fn counting_client(
             return None;
         }
     }
-    Some(ctx.budget_client())
+    Some(ctx.budget_client(ctx.salt().await.as_deref()))
 }
 
 /// A badge for a client whose count brake is on: drawn without asking any object, so a

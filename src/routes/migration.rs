@@ -108,11 +108,12 @@ async fn counter_value(ctx: &Ctx<'_>, call: CounterCall, counter: CounterId) -> 
 pub async fn counter_increment(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
     let tenant = default_tenant(ctx).await?;
     let counter = legacy_counter(ctx, &tenant).await?;
+    let client = ctx.budget_client(ctx.salt().await.as_deref());
     let call = CounterCall::Increment {
         tenant,
         delta: Delta::ONE,
         key: None,
-        client: Some(ctx.client.clone()),
+        client: Some(client),
         view: false,
     };
     counter_value(ctx, call, counter).await?;

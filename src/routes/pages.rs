@@ -1,15 +1,16 @@
 //! Page routes: a visit, a page's count, its history, and its deletion.
 
 use crate::domain::budget::Decision;
+use crate::domain::crypto::hex;
 use crate::domain::history::HistoryRange;
 use crate::domain::ids::TenantId;
 use crate::domain::page::PageId;
-use crate::domain::visit::{country, referrer_host};
+use crate::domain::visit::{country, referrer_host, visitor_hash};
 use crate::error::{ApiError, ApiResult};
 use crate::http::context::Ctx;
 use crate::http::respond::{self, OrInternal};
-use crate::objects::page_protocol::{PageCall, PageView, VisitAnswer, Visitor};
-use crate::platform::{now_ms, request};
+use crate::objects::page_protocol::{call_url, PageCall, PageView, VisitAnswer, Visitor};
+use crate::platform::now_ms;
 use crate::store::{self, pages, tenants};
 use worker::{Env, Response};
 
@@ -21,7 +22,7 @@ pub struct Visited {
 
 /// `POST …/visit`: the object's answer is the client's, streamed through.
 pub async fn visit(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
-    let call = visit_call(ctx, &tenant, &page, false);
+    let call = visit_call(ctx, &tenant, &page, false).await;
     respond::relay(call_page(ctx.env, &call).await?)
 }
 
@@ -71,7 +72,7 @@ pub async fn record_visit(
     page: &PageId,
     count_all: bool,
 ) -> ApiResult<Visited> {
-    let call = visit_call(ctx, tenant, page, count_all);
+    let call = visit_call(ctx, tenant, page, count_all).await;
     let mut answer = call_page(ctx.env, &call).await?;
     let budget = respond::budget_of(&answer);
     Ok(Visited {
@@ -80,17 +81,21 @@ pub async fn record_visit(
     })
 }
 
-/// The visit of the calling client: what the object needs to decide it, no more.
-fn visit_call(ctx: &Ctx<'_>, tenant: &TenantId, page: &PageId, count_all: bool) -> PageCall {
-    let user_agent = ctx.header("User-Agent");
+/// The visit of the calling client: what the object needs to decide it, no more. The
+/// address and user agent stay here: the object gets their day-scoped hashes.
+async fn visit_call(ctx: &Ctx<'_>, tenant: &TenantId, page: &PageId, count_all: bool) -> PageCall {
+    let salt = ctx.salt().await;
+    let ip = ctx.header("CF-Connecting-IP").unwrap_or_default();
+    let user_agent = ctx.header("User-Agent").unwrap_or_default();
     let visitor = Visitor {
-        ip: ctx.header("CF-Connecting-IP").unwrap_or_default(),
+        visitor: salt
+            .as_deref()
+            .map(|salt| hex(&visitor_hash(salt.as_bytes(), &ip, &user_agent))),
         agent: ctx.agent,
-        user_agent: user_agent.unwrap_or_default(),
         referrer_host: referrer_host(ctx.header("Referer").as_deref()),
         country: country(ctx.req.cf().and_then(|cf| cf.country()).as_deref()),
         dnt: ctx.header("DNT").as_deref().map(str::trim) == Some("1"),
-        client: ctx.budget_client().as_str().to_string(),
+        client: ctx.budget_client(salt.as_deref()).as_str().to_string(),
         count_all,
     };
     PageCall::Visit {
@@ -123,13 +128,9 @@ async fn call_page(env: &Env, call: &PageCall) -> ApiResult<Response> {
         .durable_object("PAGE")
         .and_then(|ns| ns.get_by_name(&page.object_name(call.tenant())))
         .or_internal("reaching a page object")?;
-    // In the body, never the URL: the platform's logs record an object request's URL,
-    // and a visit carries the reader's address and user agent.
-    let body = serde_json::to_string(call).or_internal("encoding a page call")?;
-    let request =
-        request("POST", "https://page/", None, Some(&body)).or_internal("building a page call")?;
+    let url = call_url(call).or_internal("encoding a page call")?;
     let mut answer = stub
-        .fetch_with_request(request)
+        .fetch_with_str(&url)
         .await
         .or_internal("calling a page object")?;
     let status = answer.status_code();
