@@ -61,3 +61,8 @@ thread_local! {
 pub fn isolate_secret() -> [u8; 32] {
     ISOLATE_SECRET.with(|s| *s)
 }
+
+/// Unicode capitals by the runtime's own `toUpperCase` (Rust's case tables are large).
+pub fn to_upper(text: &str) -> String {
+    String::from(js_sys::JsString::from(text).to_upper_case())
+}

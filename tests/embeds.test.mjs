@@ -33,6 +33,8 @@ describe("badges", () => {
     assert.match(short.text, /aria-label="LIKES: 1.2K"/);
     assert.match(short.text, /height="28"/);
     assert.match(short.text, /fill="#123456"/);
+    const accented = await svc.request("GET", `/tenants/${tenant}/${counter}/badge.svg?style=for-the-badge&label=${encodeURIComponent("vues é ß")}`);
+    assert.match(accented.text, /aria-label="VUES É SS: 1234"/, "capitals beyond ASCII");
   });
 
   test("inc=1 counts first; labels are escaped; bad parameters render an error badge and count nothing", async () => {

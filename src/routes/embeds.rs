@@ -14,6 +14,7 @@ use crate::http::respond::OrInternal;
 use crate::http::tenant_origins;
 use crate::objects::counter_protocol::CounterCall;
 use crate::routes::counters::call_object;
+use crate::platform::to_upper;
 use crate::routes::pages::{read_page, record_visit};
 use worker::{Headers, Response};
 
@@ -193,14 +194,7 @@ async fn counting_client(
 /// A badge for a client whose count brake is on: drawn without asking any object, so a
 /// flood of badge requests costs nothing behind the Worker. The value is unknown here.
 fn braked_badge(options: &BadgeOptions, default_label: &str) -> ApiResult<Response> {
-    let svg = Badge {
-        label: options.label.as_deref().unwrap_or(default_label),
-        value: "…",
-        color: &options.color,
-        label_color: &options.label_color,
-        style: options.style,
-    }
-    .render();
+    let svg = draw(options, options.label.as_deref().unwrap_or(default_label), "…");
     let headers = svg_headers()?;
     headers.set("Retry-After", "60").or_internal("answering")?;
     Ok(Response::ok(svg)
@@ -231,6 +225,22 @@ pub fn error_badge(error: &ApiError) -> ApiResult<Response> {
         .with_headers(headers))
 }
 
+/// The badge's SVG, in the options' colours and style (`for-the-badge` in capitals).
+fn draw(options: &BadgeOptions, label: &str, value: &str) -> String {
+    let (label, value) = match options.style {
+        Style::ForTheBadge => (to_upper(label), to_upper(value)),
+        _ => (label.to_string(), value.to_string()),
+    };
+    Badge {
+        label: &label,
+        value: &value,
+        color: &options.color,
+        label_color: &options.label_color,
+        style: options.style,
+    }
+    .render()
+}
+
 fn svg_headers() -> ApiResult<Headers> {
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).or_internal("answering");
@@ -249,15 +259,7 @@ fn badge(
     value: i64,
     counted: bool,
 ) -> ApiResult<Response> {
-    let value = format_count(value, options.short);
-    let svg = Badge {
-        label,
-        value: &value,
-        color: &options.color,
-        label_color: &options.label_color,
-        style: options.style,
-    }
-    .render();
+    let svg = draw(options, label, &format_count(value, options.short));
     let etag = format!("\"{}\"", &hex(&sha256(svg.as_bytes()))[..16]);
     let headers = svg_headers()?;
     headers.set("ETag", &etag).or_internal("answering")?;
