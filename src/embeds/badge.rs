@@ -249,10 +249,7 @@ impl Badge<'_> {
         let (left, right) = self.widths();
         let total = left + right;
         let (label, value) = match self.style {
-            Style::ForTheBadge => (
-                escape(self.label),
-                escape(self.value),
-            ),
+            Style::ForTheBadge => (escape(self.label), escape(self.value)),
             _ => (escape(self.label), escape(self.value)),
         };
         let title = format!("{label}: {value}");

@@ -13,8 +13,8 @@ use crate::http::context::Ctx;
 use crate::http::respond::OrInternal;
 use crate::http::tenant_origins;
 use crate::objects::counter_protocol::CounterCall;
-use crate::routes::counters::call_object;
 use crate::platform::to_upper;
+use crate::routes::counters::call_object;
 use crate::routes::pages::{read_page, record_visit};
 use worker::{Headers, Response};
 
@@ -194,7 +194,11 @@ async fn counting_client(
 /// A badge for a client whose count brake is on: drawn without asking any object, so a
 /// flood of badge requests costs nothing behind the Worker. The value is unknown here.
 fn braked_badge(options: &BadgeOptions, default_label: &str) -> ApiResult<Response> {
-    let svg = draw(options, options.label.as_deref().unwrap_or(default_label), "…");
+    let svg = draw(
+        options,
+        options.label.as_deref().unwrap_or(default_label),
+        "…",
+    );
     let headers = svg_headers()?;
     headers.set("Retry-After", "60").or_internal("answering")?;
     Ok(Response::ok(svg)
