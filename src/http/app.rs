@@ -142,12 +142,14 @@ async fn serve(
             // GitHub's image proxy is one address for every reader: its budget is per
             // badge, in the object, and it is never braked.
             if agent != AgentClass::Proxy {
-                *counting = Some((client.clone(), false));
                 if brake::stopped(&client, now_ms()) {
+                    // Refused here, so charged nothing more.
                     if matched.access == Access::Counting {
                         return Err(brake::stop());
                     }
                     braked = true;
+                } else {
+                    *counting = Some((client.clone(), false));
                 }
             }
         }
