@@ -89,6 +89,10 @@ pub struct GitHubConfig {
     /// with GitHub first (`GITHUB_FRESH_SECONDS`, default two refresh periods).
     pub fresh_seconds: u64,
     pub timeout_ms: u64,
+    /// A proxied answer larger than this is refused (`GITHUB_PROXY_MAX_BYTES`).
+    pub proxy_max_bytes: usize,
+    /// How long a proxied answer is served from the cache (`GITHUB_PROXY_CACHE_SECONDS`).
+    pub proxy_cache_seconds: u64,
 }
 
 impl GitHubConfig {
@@ -171,21 +175,21 @@ impl Config {
                 orgs: crate::domain::github::parse_orgs(
                     &lookup("GITHUB_ORGS").unwrap_or_default(),
                 )?,
-                api_url: {
-                    let url =
-                        lookup("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
-                    let url = url.trim().trim_end_matches('/').to_string();
-                    if !(url.starts_with("https://") || url.starts_with("http://")) {
-                        return Err(format!(
-                            "GITHUB_API_URL must be an http(s) URL, got {url:?}"
-                        ));
-                    }
-                    url
-                },
+                api_url: crate::domain::github::parse_api_url(
+                    &lookup("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+                )?,
                 token: lookup("GITHUB_TOKEN").filter(|t| !t.trim().is_empty()),
                 stale_max_seconds: number("GITHUB_STALE_MAX_SECONDS", 86_400, 365 * 86_400)?,
                 fresh_seconds: number("GITHUB_FRESH_SECONDS", 600, 365 * 86_400)?,
                 timeout_ms: number("GITHUB_TIMEOUT_MS", 10_000, 60_000)?.max(1),
+                proxy_max_bytes: match number("GITHUB_PROXY_MAX_BYTES", 5 << 20, 25 << 20)? {
+                    n if n < 1024 => {
+                        return Err("GITHUB_PROXY_MAX_BYTES must be at least 1024".into())
+                    }
+                    n => n as usize,
+                },
+                // KV keeps nothing for less than a minute.
+                proxy_cache_seconds: number("GITHUB_PROXY_CACHE_SECONDS", 60, 86_400)?.max(60),
             },
             retention_cron: lookup("RETENTION_CRON").unwrap_or_else(|| "17 3 * * *".into()),
             fault: match lookup("EDGECOUNT_FAULT").as_deref().map(str::trim) {

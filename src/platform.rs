@@ -32,9 +32,9 @@ pub fn in_bot_list(user_agent: &str) -> bool {
     BOT_LIST.with(|pattern| pattern.test(user_agent))
 }
 
-/// A request to send to an object or upstream, built on the runtime's own `Request`:
-/// workers-rs's `RequestInit` carries Cloudflare's image and cache options, whose
-/// conversion alone was a few percent of the bundle, and edgecount sets none of them.
+/// A request to send to an object, built on the runtime's own `Request`: workers-rs's
+/// `RequestInit` carries Cloudflare's image and cache options, whose conversion alone was
+/// a few percent of the bundle, and edgecount sets none of them.
 pub fn request(
     method: &str,
     url: &str,
@@ -49,7 +49,21 @@ pub fn request(
     if let Some(body) = body {
         init.set_body(&js_sys::JsString::from(body));
     }
-    let raw = worker::web_sys::Request::new_with_str_and_init(url, &init)?;
+    build(url, &init)
+}
+
+/// A GET to an upstream that hands back its redirects instead of following them: a
+/// redirect may lead anywhere, and what waits there may be of any size.
+pub fn get_unfollowed(url: &str, headers: &worker::Headers) -> worker::Result<worker::Request> {
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers.0);
+    js_sys::Reflect::set(&init, &"redirect".into(), &"manual".into())?;
+    build(url, &init)
+}
+
+fn build(url: &str, init: &worker::web_sys::RequestInit) -> worker::Result<worker::Request> {
+    let raw = worker::web_sys::Request::new_with_str_and_init(url, init)?;
     Ok(worker::Request::from(raw))
 }
 

@@ -1,21 +1,33 @@
-//! The KV side of the GitHub cache: a cached path's body with its ETags and fetch time
-//! as metadata, and the precomputed top-N views. Writes happen only when content changed.
+//! The KV side of the GitHub cache: a cached path's body with its ETags and fetch time as
+//! metadata; one small shared record of when each path was last confirmed unchanged; the
+//! precomputed top-N views; and the proxy's copies.
+//!
+//! KV is a cache here, never the only place an answer lives: a failed read is a miss and
+//! a failed write is logged, and either way the request is answered.
 
-use crate::domain::github::ViewField;
-use crate::error::ApiResult;
+use crate::domain::crypto::{hex, sha256};
+use crate::domain::github::ranking::ViewField;
+use crate::error::{ApiError, ApiResult};
+use crate::http::log;
 use crate::http::respond::OrInternal;
 use serde::{Deserialize, Serialize};
-use worker::js_sys::{Function, Reflect, JSON};
+use serde_json::Value;
+use worker::js_sys::{Function, Promise, Reflect, Uint8Array, JSON};
 use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Env, KvStore};
 
 pub const BINDING: &str = "GITHUB_CACHE";
 /// KV metadata is limited to 1,024 bytes; ETags beyond it are dropped (the next refresh
 /// is then unconditional, never wrong).
 const METADATA_LIMIT: usize = 1_000;
+/// When each cached path was last confirmed unchanged: one key for all paths, so a
+/// refresh that finds nothing new costs one write, not one per path.
+const CONFIRMED_KEY: &str = "gh:confirmed";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EntryMeta {
+    /// When this body was fetched.
     pub fetched_ms: u64,
     #[serde(default)]
     pub etags: Vec<String>,
@@ -27,9 +39,24 @@ pub struct Entry {
     pub meta: EntryMeta,
 }
 
+/// KV key → when upstream last confirmed that key's copy (a 304, or the same body), in
+/// milliseconds. Kept as a JSON map: the bundle already parses JSON into values.
+pub type Confirmations = serde_json::Map<String, Value>;
+
+impl Entry {
+    /// When upstream last vouched for this copy: fetched, or confirmed since.
+    pub fn confirmed_ms(&self, key: &str, confirmations: &Confirmations) -> u64 {
+        confirmations
+            .get(key)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .max(self.meta.fetched_ms)
+    }
+}
+
 /// The cache's KV namespace: read through workers-rs, written through the binding
 /// itself (workers-rs's put serializes values generically, which pulled float formatting
-/// into the bundle for a value that is always text).
+/// into the bundle for a value that is always text or bytes).
 pub struct Kv {
     store: KvStore,
     raw: JsValue,
@@ -37,53 +64,162 @@ pub struct Kv {
 
 pub fn store(env: &Env) -> ApiResult<Kv> {
     let raw = Reflect::get(env, &JsValue::from_str(BINDING))
-        .map_err(|_| crate::error::ApiError::internal("KV binding GITHUB_CACHE"))?;
+        .map_err(|_| ApiError::internal("KV binding GITHUB_CACHE"))?;
     Ok(Kv {
         store: env.kv(BINDING).or_internal("KV binding GITHUB_CACHE")?,
         raw,
     })
 }
 
-pub async fn get(kv: &Kv, key: &str) -> ApiResult<Option<Entry>> {
-    let (body, meta) = kv
-        .store
-        .get(key)
-        .text_with_metadata::<EntryMeta>()
-        .await
-        .or_internal("reading the GitHub cache")?;
-    Ok(body.map(|body| Entry {
-        body,
-        meta: meta.unwrap_or_default(),
-    }))
+pub async fn get(kv: &Kv, key: &str) -> Option<Entry> {
+    let read = kv.store.get(key).text_with_metadata::<EntryMeta>().await;
+    match read {
+        Ok((body, meta)) => body.map(|body| Entry {
+            body,
+            meta: meta.unwrap_or_default(),
+        }),
+        Err(e) => {
+            log::failure("reading the GitHub cache", &e);
+            None
+        }
+    }
 }
 
-pub async fn put(kv: &Kv, key: &str, entry: &Entry) -> ApiResult<()> {
+/// Writes an entry; false (and logged) when KV refused.
+pub async fn put(kv: &Kv, key: &str, entry: &Entry) -> bool {
     let mut meta = entry.meta.clone();
-    let mut json = serde_json::to_string(&meta).or_internal("encoding cache metadata")?;
+    let mut json = serde_json::to_string(&meta).unwrap_or_default();
     if json.len() > METADATA_LIMIT {
         meta.etags.clear();
-        json = serde_json::to_string(&meta).or_internal("encoding cache metadata")?;
+        json = serde_json::to_string(&meta).unwrap_or_default();
     }
-    let options = JSON::parse(&format!(r#"{{"metadata":{json}}}"#))
-        .map_err(|e| crate::error::ApiError::Internal(format!("cache metadata: {e:?}")))?;
-    let put: Function = Reflect::get(&kv.raw, &JsValue::from_str("put"))
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(|| crate::error::ApiError::internal("KV binding has no put"))?;
-    let written = put
-        .call3(
-            &kv.raw,
-            &JsValue::from_str(key),
-            &JsValue::from_str(&entry.body),
-            &options,
-        )
-        .map_err(|e| {
-            crate::error::ApiError::Internal(format!("writing the GitHub cache: {e:?}"))
-        })?;
-    worker::wasm_bindgen_futures::JsFuture::from(worker::js_sys::Promise::from(written))
-        .await
-        .map(drop)
-        .map_err(|e| crate::error::ApiError::Internal(format!("writing the GitHub cache: {e:?}")))
+    let value = JsValue::from_str(&entry.body);
+    put_raw(kv, key, &value, &format!(r#"{{"metadata":{json}}}"#)).await
+}
+
+pub async fn confirmations(kv: &Kv) -> Confirmations {
+    match kv.store.get(CONFIRMED_KEY).text().await {
+        Ok(Some(text)) => match serde_json::from_str(&text) {
+            Ok(Value::Object(map)) => map,
+            _ => Confirmations::new(),
+        },
+        Ok(None) => Confirmations::new(),
+        Err(e) => {
+            log::failure("reading the GitHub cache", &e);
+            Confirmations::new()
+        }
+    }
+}
+
+pub async fn put_confirmations(kv: &Kv, confirmations: &Confirmations) -> bool {
+    let text = Value::Object(confirmations.clone()).to_string();
+    put_raw(kv, CONFIRMED_KEY, &JsValue::from_str(&text), "{}").await
+}
+
+/// One proxied answer as it was served: kept with its status and GitHub's headers, so a
+/// HIT answers exactly as the MISS did.
+#[derive(Debug, Clone)]
+pub struct ProxyMeta {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub stored_ms: u64,
+}
+
+impl ProxyMeta {
+    /// As JSON values (the bundle already parses and prints those; a derived codec for
+    /// this one record would add its own).
+    fn encode(&self) -> String {
+        let headers: Vec<Value> = self
+            .headers
+            .iter()
+            .map(|(n, v)| Value::from(vec![n.as_str(), v.as_str()]))
+            .collect();
+        serde_json::json!({"status": self.status, "stored_ms": self.stored_ms, "headers": headers})
+            .to_string()
+    }
+
+    fn decode(line: &[u8]) -> Option<ProxyMeta> {
+        let value: Value = serde_json::from_slice(line).ok()?;
+        let pair = |h: &Value| {
+            Some((
+                h.get(0)?.as_str()?.to_string(),
+                h.get(1)?.as_str()?.to_string(),
+            ))
+        };
+        Some(ProxyMeta {
+            status: u16::try_from(value.get("status")?.as_u64()?).ok()?,
+            stored_ms: value.get("stored_ms")?.as_u64()?,
+            headers: value
+                .get("headers")?
+                .as_array()?
+                .iter()
+                .map(pair)
+                .collect::<Option<_>>()?,
+        })
+    }
+}
+
+/// The proxy's key for a canonical target: hashed, as targets may be longer than a key.
+pub fn proxy_key(target: &str) -> String {
+    format!("gh:proxy:{}", hex(&sha256(target.as_bytes())))
+}
+
+/// A proxy copy is its metadata as one JSON line, then the body: no metadata size limit
+/// applies, and one read returns both.
+pub async fn proxy_get(kv: &Kv, key: &str) -> Option<(ProxyMeta, Vec<u8>)> {
+    let stored = match kv.store.get(key).bytes().await {
+        Ok(stored) => stored?,
+        Err(e) => {
+            log::failure("reading the GitHub proxy cache", &e);
+            return None;
+        }
+    };
+    let split = stored.iter().position(|b| *b == b'\n')?;
+    let meta = ProxyMeta::decode(&stored[..split])?;
+    Some((meta, stored[split + 1..].to_vec()))
+}
+
+pub async fn proxy_put(
+    kv: &Kv,
+    key: &str,
+    meta: &ProxyMeta,
+    body: &[u8],
+    ttl_seconds: u64,
+) -> bool {
+    let mut stored = meta.encode().into_bytes();
+    stored.push(b'\n');
+    stored.extend_from_slice(body);
+    let value: JsValue = Uint8Array::from(stored.as_slice()).into();
+    put_raw(
+        kv,
+        key,
+        &value,
+        &format!(r#"{{"expirationTtl":{ttl_seconds}}}"#),
+    )
+    .await
+}
+
+async fn put_raw(kv: &Kv, key: &str, value: &JsValue, options: &str) -> bool {
+    let written = async {
+        let options = JSON::parse(options).map_err(|e| format!("options: {e:?}"))?;
+        let put: Function = Reflect::get(&kv.raw, &JsValue::from_str("put"))
+            .ok()
+            .and_then(|f| f.dyn_into().ok())
+            .ok_or("the binding has no put")?;
+        let pending = put
+            .call3(&kv.raw, &JsValue::from_str(key), value, &options)
+            .map_err(|e| format!("{e:?}"))?;
+        JsFuture::from(Promise::from(pending))
+            .await
+            .map_err(|e| format!("{e:?}"))
+    };
+    match written.await {
+        Ok(_) => true,
+        Err(e) => {
+            log::failure("writing the GitHub cache", &format!("{key}: {e}"));
+            false
+        }
+    }
 }
 
 pub fn view_key(org: &str, field: ViewField) -> String {

@@ -1,29 +1,87 @@
-//! The GitHub fetcher object: one Durable Object per cached path, through which every
-//! request that must ask GitHub (a miss, or a copy past its fresh window) goes. Requests
-//! to one object share its context, so concurrent ones share one upstream fetch — which
-//! plain Worker requests cannot do, as each request's promises are its own.
+//! The GitHub fetcher object: one Durable Object per cached path or proxied target,
+//! through which every request that must ask GitHub (a miss, or a copy past its fresh
+//! window) goes. Requests to one object share its context, so concurrent ones share one
+//! upstream fetch — which plain Worker requests cannot do, as each request's promises
+//! are its own. It answers as the client is to be answered: status, GitHub's headers,
+//! `X-Cache`, `Age` and the body.
 
 use crate::config::{self, GitHubConfig};
-use crate::domain::github::{may_serve_stale, CachedPath};
+use crate::domain::github::answers::{
+    cacheable, copy_stands_in, marks_private, may_serve_stale, private_scopes,
+};
+use crate::domain::github::proxy_rules::{proxy_target, Refusal};
+use crate::domain::github::CachedPath;
 use crate::error::ApiError;
-use crate::github::cache::{self, Entry, EntryMeta};
-use crate::github::refresh::store_entry;
+use crate::github::cache::{self, Entry, EntryMeta, ProxyMeta};
+use crate::github::refresh::{confirm, store_entry};
 use crate::github::single_flight::SingleFlight;
-use crate::github::upstream::{fetch_cached, Answer, Fetched};
+use crate::github::upstream::{self, fetch_cached, Answer, Fetched};
+use crate::http::log;
 use crate::http::respond::{self, OrInternal};
 use crate::http::router::query_param;
 use crate::platform::now_ms;
-use serde::{Deserialize, Serialize};
-use worker::{durable_object, DurableObject, Env, Request, Response, State};
+use std::rc::Rc;
+use worker::{durable_object, DurableObject, Env, Headers, Request, Response, State};
 
-/// What a request for a cached path gets.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "served", rename_all = "snake_case")]
-pub enum Served {
-    /// The copy, and how: HIT, MISS or STALE.
-    Copy { entry: Entry, state: String },
-    /// GitHub's own answer (a 404 for an org that does not exist, say), not cached.
-    Passed { answer: Answer },
+/// An answer ready for the client, shared by every request that waited for it.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Rc<[u8]>,
+    /// HIT, MISS or STALE.
+    pub cache: &'static str,
+    /// When upstream last vouched for the body.
+    pub confirmed_ms: u64,
+}
+
+impl Served {
+    /// A cached path's copy.
+    pub fn copy(entry: Entry, cache: &'static str, confirmed_ms: u64) -> Served {
+        Served {
+            status: 200,
+            headers: vec![("content-type".into(), respond::JSON.into())],
+            body: entry.body.into_bytes().into(),
+            cache,
+            confirmed_ms,
+        }
+    }
+
+    fn passed(answer: Answer, cache: &'static str) -> Served {
+        Served {
+            status: answer.status,
+            headers: answer.headers,
+            body: answer.body.into(),
+            cache,
+            confirmed_ms: now_ms(),
+        }
+    }
+
+    pub fn proxied(meta: ProxyMeta, body: Vec<u8>, cache: &'static str) -> Served {
+        Served {
+            status: meta.status,
+            headers: meta.headers,
+            body: body.into(),
+            cache,
+            confirmed_ms: meta.stored_ms,
+        }
+    }
+
+    pub fn into_response(self) -> worker::Result<Response> {
+        let headers = Headers::new();
+        for (name, value) in &self.headers {
+            headers.set(name, value)?;
+        }
+        if !self.headers.iter().any(|(n, _)| n == "content-type") {
+            headers.set("Content-Type", respond::JSON)?;
+        }
+        headers.set("X-Cache", self.cache)?;
+        let age = now_ms().saturating_sub(self.confirmed_ms) / 1000;
+        headers.set("Age", &age.to_string())?;
+        Ok(Response::from_bytes(self.body.to_vec())?
+            .with_status(self.status)
+            .with_headers(headers))
+    }
 }
 
 #[durable_object]
@@ -40,33 +98,46 @@ impl DurableObject for GitHubFetcher {
         }
     }
 
-    /// `/?path=/orgs/acme/repos` → `Served` as JSON.
+    /// `/?path=/orgs/acme/repos` (a cached path) or `/?proxy=/repos/a/b%3Fx%3D1` (a
+    /// canonical proxy target, checked again here).
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
         let served = async {
             let config = config::get(&self.env)?;
-            let path = query_param(&req.inner().url(), "path");
-            let path = path
-                .and_then(|p| CachedPath::of(&p, &config.github.orgs))
-                .ok_or(ApiError::NotFound)?;
             let github = config.github.clone();
+            let url = req.inner().url();
+            if let Some(path) = query_param(&url, "path") {
+                let path = CachedPath::of(&path, &github.orgs).ok_or(ApiError::NotFound)?;
+                let key = path.kv_key();
+                return self
+                    .flights
+                    .run(&key, || refreshed_copy(&self.env, github, path))
+                    .await;
+            }
+            let target = query_param(&url, "proxy").ok_or(ApiError::NotFound)?;
+            let (path, query) = match target.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (target.as_str(), None),
+            };
+            let target = proxy_target(path, query).map_err(|refusal| match refusal {
+                Refusal::NotProxied => ApiError::NotFound,
+                Refusal::Invalid(why) => ApiError::InvalidParameter(why.into()),
+            })?;
             self.flights
-                .run(&path.kv_key(), || {
-                    refreshed_copy(&self.env, github, path.clone())
-                })
+                .run(&target, || proxied(&self.env, github, target.clone()))
                 .await
         };
         respond::from_object(
             "github fetcher",
-            served.await.and_then(|s| {
-                respond::json(200, serde_json::to_string(&s).or_internal("encoding")?)
-                    .or_internal("answering")
-            }),
+            served
+                .await
+                .and_then(|s| s.into_response().or_internal("answering")),
         )
     }
 }
 
-/// The copy after asking GitHub: renewed on 304, replaced when changed, fetched on a
-/// miss; when GitHub fails, the old copy (STALE) while it is young enough.
+/// The copy after asking GitHub: confirmed on 304, replaced when changed, fetched on a
+/// miss. When GitHub fails, or refuses (401, 403, 404), the old copy (STALE) while its
+/// last confirmation is young enough.
 async fn refreshed_copy(
     env: &Env,
     config: GitHubConfig,
@@ -74,38 +145,33 @@ async fn refreshed_copy(
 ) -> Result<Served, ApiError> {
     let kv = cache::store(env)?;
     let key = path.kv_key();
-    let existing = cache::get(&kv, &key).await?;
-    let age_ms = existing
+    let existing = cache::get(&kv, &key).await;
+    let confirmations = cache::confirmations(&kv).await;
+    let confirmed_ms = existing
         .as_ref()
-        .map(|e| now_ms().saturating_sub(e.meta.fetched_ms));
-    if let (Some(entry), Some(age)) = (&existing, age_ms) {
+        .map(|e| e.confirmed_ms(&key, &confirmations))
+        .unwrap_or(0);
+    let age_ms = now_ms().saturating_sub(confirmed_ms);
+    if let Some(entry) = &existing {
         // Another request renewed it while this one waited for the object.
-        if age <= config.fresh_seconds * 1000 {
-            return Ok(Served::Copy {
-                entry: entry.clone(),
-                state: "HIT".into(),
-            });
+        if age_ms <= config.fresh_seconds * 1000 {
+            return Ok(Served::copy(entry.clone(), "HIT", confirmed_ms));
         }
     }
     let etags = existing
         .as_ref()
         .map(|e| e.meta.etags.clone())
         .unwrap_or_default();
+    let stale = |existing: Option<Entry>| {
+        existing
+            .filter(|_| may_serve_stale(age_ms, config.stale_max_seconds))
+            .map(|entry| Served::copy(entry, "STALE", confirmed_ms))
+    };
     match fetch_cached(&config, &path, &etags).await {
         Ok(Fetched::NotModified) => {
             let entry = existing.ok_or_else(|| ApiError::internal("304 without a copy"))?;
-            let renewed = Entry {
-                meta: EntryMeta {
-                    fetched_ms: now_ms(),
-                    ..entry.meta
-                },
-                body: entry.body,
-            };
-            cache::put(&kv, &key, &renewed).await?;
-            Ok(Served::Copy {
-                entry: renewed,
-                state: "HIT".into(),
-            })
+            confirm(&kv, &path).await;
+            Ok(Served::copy(entry, "HIT", now_ms()))
         }
         Ok(Fetched::Fresh { body, etags }) => {
             let fresh = Entry {
@@ -115,21 +181,59 @@ async fn refreshed_copy(
                     etags,
                 },
             };
-            store_entry(&kv, &path, &fresh).await?;
-            Ok(Served::Copy {
-                entry: fresh,
-                state: "MISS".into(),
-            })
-        }
-        Ok(Fetched::Definitive(answer)) => Ok(Served::Passed { answer }),
-        Err(failure) => match (existing, age_ms) {
-            (Some(entry), Some(age)) if may_serve_stale(age, config.stale_max_seconds) => {
-                Ok(Served::Copy {
-                    entry,
-                    state: "STALE".into(),
-                })
+            if existing
+                .as_ref()
+                .is_some_and(|e| e.body == fresh.body && e.meta.etags == fresh.meta.etags)
+            {
+                confirm(&kv, &path).await;
+            } else {
+                store_entry(&kv, &path, &fresh).await;
             }
-            _ => Err(failure.to_error()),
+            Ok(Served::copy(fresh, "MISS", now_ms()))
+        }
+        Ok(Fetched::Definitive(answer)) => match stale(existing) {
+            Some(copy) if copy_stands_in(answer.status) => Ok(copy),
+            _ => Ok(Served::passed(answer, "MISS")),
         },
+        Err(failure) => stale(existing).ok_or_else(|| failure.to_error()),
     }
+}
+
+/// A proxied target: the copy another request stored while this one waited, else
+/// GitHub's answer — relayed once and kept when it is successful JSON.
+async fn proxied(env: &Env, config: GitHubConfig, target: String) -> Result<Served, ApiError> {
+    let kv = cache::store(env)?;
+    let key = cache::proxy_key(&target);
+    if let Some((meta, body)) = cache::proxy_get(&kv, &key).await {
+        return Ok(Served::proxied(meta, body, "HIT"));
+    }
+    let answer = upstream::get(&config, &target, None, config.proxy_max_bytes)
+        .await
+        .map_err(|f| f.to_error())?;
+    if config.token.is_some() {
+        let risky = private_scopes(answer.scopes.as_deref());
+        if !risky.is_empty() {
+            log::failure(
+                "github proxy",
+                &format!(
+                    "GITHUB_TOKEN has scopes beyond public data ({}); nothing is relayed until it is replaced by a token that reads public repositories only",
+                    risky.join(", ")
+                ),
+            );
+            return Err(ApiError::UpstreamUnavailable { timeout: false });
+        }
+    }
+    if marks_private(&answer.body) {
+        // Something the token may read and the public may not.
+        return Err(ApiError::NotFound);
+    }
+    if cacheable(answer.status, answer.header("content-type")) {
+        let meta = ProxyMeta {
+            status: answer.status,
+            headers: answer.headers.clone(),
+            stored_ms: now_ms(),
+        };
+        cache::proxy_put(&kv, &key, &meta, &answer.body, config.proxy_cache_seconds).await;
+    }
+    Ok(Served::passed(answer, "MISS"))
 }

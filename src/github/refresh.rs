@@ -1,10 +1,16 @@
 //! The scheduled refresh: every cached path of every configured org, conditionally, and
 //! the top-N views recomputed whenever an org's repository list changed.
+//!
+//! Write budget: a path's body (and an org's views) is written only when GitHub's data
+//! changed; that a path was confirmed unchanged goes into one shared record, written once
+//! per run. An unchanged org costs one KV write per run in all (288 a day at the
+//! shipped five-minute schedule), within the free plan's 1,000.
 
 use crate::config::{self, GitHubConfig};
-use crate::domain::github::{rank, CachedPath, ViewField};
+use crate::domain::github::ranking::{rank, ViewField};
+use crate::domain::github::CachedPath;
 use crate::error::{ApiError, ApiResult};
-use crate::github::cache::{self, Entry, EntryMeta};
+use crate::github::cache::{self, Confirmations, Entry, EntryMeta};
 use crate::github::upstream::{fetch_cached, Fetched};
 use crate::http::log;
 use crate::platform::now_ms;
@@ -17,15 +23,21 @@ pub async fn run(env: &Env) {
             return Ok((0, 0));
         }
         let kv = cache::store(env)?;
-        let mut changed = 0;
         let paths = CachedPath::all(&config.github.orgs);
+        let mut confirmations = cache::confirmations(&kv).await;
+        // Paths no longer configured drop out of the record.
+        confirmations.retain(|key, _| paths.iter().any(|p| &p.kv_key() == key));
+        let mut changed = 0;
         for path in &paths {
             match refresh_path(&config.github, &kv, path).await {
-                Ok(true) => changed += 1,
-                Ok(false) => {}
+                Ok(outcome) => {
+                    confirmations.insert(path.kv_key(), now_ms().into());
+                    changed += usize::from(outcome == Refreshed::Changed);
+                }
                 Err(e) => log::failure("github refresh", &format!("{}: {e}", path.upstream())),
             }
         }
+        cache::put_confirmations(&kv, &confirmations).await;
         Ok::<_, ApiError>((paths.len(), changed))
     };
     match outcome.await {
@@ -37,24 +49,33 @@ pub async fn run(env: &Env) {
     }
 }
 
-/// Refreshes one path; true when KV changed. A 304 (or an upstream failure) writes
-/// nothing: the copy and its fetch time stay as they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refreshed {
+    /// GitHub confirmed the copy (304, or the same data again): nothing written.
+    Confirmed,
+    /// The copy was replaced.
+    Changed,
+}
+
+/// Refreshes one path. An upstream failure or refusal keeps the copy as it was.
 pub async fn refresh_path(
     config: &GitHubConfig,
     kv: &cache::Kv,
     path: &CachedPath,
-) -> ApiResult<bool> {
-    let key = path.kv_key();
-    let existing = cache::get(kv, &key).await?;
+) -> ApiResult<Refreshed> {
+    let existing = cache::get(kv, &path.kv_key()).await;
     let etags = existing
         .as_ref()
         .map(|e| e.meta.etags.clone())
         .unwrap_or_default();
     match fetch_cached(config, path, &etags).await {
-        Ok(Fetched::NotModified) => Ok(false),
+        Ok(Fetched::NotModified) => Ok(Refreshed::Confirmed),
         Ok(Fetched::Fresh { body, etags }) => {
-            if existing.as_ref().is_some_and(|e| e.body == body) {
-                return Ok(false);
+            let same = existing
+                .as_ref()
+                .is_some_and(|e| e.body == body && e.meta.etags == etags);
+            if same {
+                return Ok(Refreshed::Confirmed);
             }
             let entry = Entry {
                 body,
@@ -63,8 +84,8 @@ pub async fn refresh_path(
                     etags,
                 },
             };
-            store_entry(kv, path, &entry).await?;
-            Ok(true)
+            store_entry(kv, path, &entry).await;
+            Ok(Refreshed::Changed)
         }
         Ok(Fetched::Definitive(answer)) => Err(ApiError::Internal(format!(
             "GitHub answered {}",
@@ -74,21 +95,37 @@ pub async fn refresh_path(
     }
 }
 
-/// Writes a cached path and, for a repository list, the views built from it.
-pub async fn store_entry(kv: &cache::Kv, path: &CachedPath, entry: &Entry) -> ApiResult<()> {
-    cache::put(kv, &path.kv_key(), entry).await?;
-    if let CachedPath::Repos(org) = path {
-        for field in ViewField::ALL {
-            let ranked = rank(&entry.body, field)?;
-            let view = Entry {
-                body: serde_json::to_string(&ranked).map_err(ApiError::internal)?,
-                meta: EntryMeta {
-                    fetched_ms: entry.meta.fetched_ms,
-                    etags: Vec::new(),
-                },
-            };
-            cache::put(kv, &cache::view_key(org, field), &view).await?;
+/// Writes a cached path and, for a repository list, the views built from it. A failed
+/// write is logged; the next change writes again.
+pub async fn store_entry(kv: &cache::Kv, path: &CachedPath, entry: &Entry) {
+    cache::put(kv, &path.kv_key(), entry).await;
+    let CachedPath::Repos(org) = path else {
+        return;
+    };
+    for field in ViewField::ALL {
+        let view = rank(&entry.body, field)
+            .and_then(|ranked| serde_json::to_string(&ranked).map_err(ApiError::internal));
+        match view {
+            Ok(body) => {
+                let view = Entry {
+                    body,
+                    meta: EntryMeta {
+                        fetched_ms: entry.meta.fetched_ms,
+                        etags: Vec::new(),
+                    },
+                };
+                cache::put(kv, &cache::view_key(org, field), &view).await;
+            }
+            Err(e) => log::failure("github views", &e),
         }
     }
-    Ok(())
+}
+
+/// Records that upstream confirmed one path's copy now (a request's own revalidation,
+/// between scheduled runs): a read and a write of the shared record.
+pub async fn confirm(kv: &cache::Kv, path: &CachedPath) -> Confirmations {
+    let mut confirmations = cache::confirmations(kv).await;
+    confirmations.insert(path.kv_key(), now_ms().into());
+    cache::put_confirmations(kv, &confirmations).await;
+    confirmations
 }

@@ -1,10 +1,10 @@
-//! Request bodies, read with a hard size limit so no client can make the Worker buffer
-//! more than the contract allows.
+//! Bodies read with a hard size limit: a client's request, or an upstream answer, can
+//! never make the Worker buffer more than its limit allows.
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond::OrInternal;
 use futures_util::StreamExt;
-use worker::Request;
+use worker::{ByteStream, Request};
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -27,13 +27,24 @@ pub async fn read_limited(req: &mut Request) -> ApiResult<Vec<u8>> {
     let Ok(mut stream) = req.stream() else {
         return Ok(Vec::new());
     };
+    collect_capped(&mut stream, MAX_BODY_BYTES)
+        .await
+        .or_internal("reading the request body")?
+        .ok_or(too_large)
+}
+
+/// A stream's bytes, or `None` as soon as they pass `cap` (the rest is never read).
+pub async fn collect_capped(
+    stream: &mut ByteStream,
+    cap: usize,
+) -> worker::Result<Option<Vec<u8>>> {
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.or_internal("reading the request body")?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large);
+        let chunk = chunk?;
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(Some(body))
 }

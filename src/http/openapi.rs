@@ -78,7 +78,7 @@ pub const OPERATIONS: &[Operation] = &[
     op!("post" "/visit/{page_id}" "legacyVisit" Public, "Migration: count a visit", query &[], body None, ok 200 "LegacyVisit" JSON),
     op!("get" "/visits/{page_id}" "legacyVisits" Public, "Migration: read a page", query &[], body None, ok 200 "LegacyVisits" JSON),
     op!("get" "/view/top/{n}/{field}" "githubView" Public, "Top N repositories of an org by a field", query &[("org", "required when several orgs are configured")], body None, ok 200 "" JSON),
-    op!("get" "/orgs/{org}" "githubPath" Public, "GitHub API paths: cached (/, /orgs/{org}, members, repos) or proxied (any other GET)", query &[], body None, ok 200 "" JSON),
+    op!("get" "/orgs/{org}" "githubPath" Public, "GitHub API paths: cached (/, /orgs/{org}, members, repos) or proxied (other GET paths the proxy allows; the token's own account and private areas are 404)", query &[], body None, ok 200 "" JSON),
 ];
 
 /// The operation that documents a route: exhaustive, so a new route must be documented.

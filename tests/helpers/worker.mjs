@@ -53,27 +53,32 @@ export async function migrate(db) {
 }
 
 // The Worker logs one JSON line per request; tests show them only when asked
-// (EDGECOUNT_TEST_LOGS=1). Errors always show.
+// (EDGECOUNT_TEST_LOGS=1). Errors always show. `onLog` gets every line of both streams.
 function runtimeStdio(onLog) {
+  const lines = (stream, also) => {
+    let pending = "";
+    stream.on("data", (chunk) => {
+      also?.(chunk);
+      const complete = (pending + chunk).split("\n");
+      pending = complete.pop();
+      if (onLog) complete.filter(Boolean).forEach(onLog);
+    });
+  };
   return (stdout, stderr) => {
     if (process.env.EDGECOUNT_TEST_LOGS) stdout.pipe(process.stdout);
-    let pending = "";
-    stdout.on("data", (chunk) => {
-      const lines = (pending + chunk).split("\n");
-      pending = lines.pop();
-      if (onLog) lines.filter(Boolean).forEach(onLog);
-    });
+    lines(stdout);
     // Written, not piped: many runtimes in one test file would pile listeners onto stderr.
-    stderr.on("data", (chunk) => process.stderr.write(chunk));
+    lines(stderr, (chunk) => process.stderr.write(chunk));
   };
 }
 
 /**
- * @param {{vars?: Record<string,string>, persistTo?: string, onLog?: (line: string) => void, assets?: boolean, cf?: object}} options
+ * @param {{vars?: Record<string,string>, persistTo?: string, onLog?: (line: string) => void, assets?: boolean, cf?: object, kvSpy?: boolean}} options
  *   persistTo keeps Durable Object, D1 and KV state in that folder across instances;
- *   onLog receives each line the Worker writes to stdout.
+ *   onLog receives each line the Worker writes (stdout and stderr). kvSpy puts a spy in front of
+ *   the real GITHUB_CACHE namespace (see KV_SPY).
  */
-export async function startWorker({ vars = {}, persistTo, onLog, assets, cf } = {}) {
+export async function startWorker({ vars = {}, persistTo, onLog, assets, cf, kvSpy } = {}) {
   const persistence = persistTo
     ? {
         durableObjectsPersist: join(persistTo, "do"),
@@ -82,11 +87,43 @@ export async function startWorker({ vars = {}, persistTo, onLog, assets, cf } = 
       }
     : {};
   // `cf`: what Cloudflare's edge says of every request (its network, `asn`, say).
-  const mf = new Miniflare({ ...workerOptions(vars, { assets }), ...persistence, ...(cf ? { cf } : {}), handleRuntimeStdio: runtimeStdio(onLog) });
+  const shared = { ...persistence, ...(cf ? { cf } : {}), handleRuntimeStdio: runtimeStdio(onLog) };
+  const worker = workerOptions(vars, { assets });
+  const mf = new Miniflare(kvSpy ? { ...shared, workers: spiedOn(worker, "GITHUB_CACHE") } : { ...shared, ...worker });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
   await migrate(db);
   return new Service(mf, url, db);
+}
+
+/**
+ * A wrapper around a real KV namespace: every call goes through to it, and each `put`
+ * first logs `{"kvSpy":"put","key":...}` (so a test counts writes) and throws while the
+ * namespace holds the key `spy:fail` (so a test sees KV refuse writes, as it does past
+ * the free plan's daily quota). The real namespace is the spy worker's binding INNER:
+ * `mf.getKVNamespace("INNER", "kv-spy")`.
+ */
+const KV_SPY = `export default function (env) {
+  const inner = env.INNER;
+  return {
+    get: (...args) => inner.get(...args),
+    getWithMetadata: (...args) => inner.getWithMetadata(...args),
+    list: (...args) => inner.list(...args),
+    delete: (...args) => inner.delete(...args),
+    async put(key, value, options) {
+      console.log(JSON.stringify({ kvSpy: "put", key }));
+      if (await inner.get("spy:fail")) throw new Error("KV put failed: 429 Too Many Requests");
+      return inner.put(key, value, options);
+    },
+  };
+}`;
+
+function spiedOn(worker, binding) {
+  const { [binding]: inner, ...otherKv } = worker.kvNamespaces ?? {};
+  return [
+    { ...worker, kvNamespaces: otherKv, wrappedBindings: { ...(worker.wrappedBindings ?? {}), [binding]: { scriptName: "kv-spy" } } },
+    { name: "kv-spy", modules: true, script: KV_SPY, kvNamespaces: { INNER: inner } },
+  ];
 }
 
 export class Service {
@@ -99,10 +136,11 @@ export class Service {
   /**
    * A request through the real runtime; answers {status, headers, body, json}. `ip` is
    * the client's address as Cloudflare's edge reports it (CF-Connecting-IP); without it
-   * the local runtime says 127.0.0.1, one client for every request.
+   * the local runtime says 127.0.0.1, one client for every request. `redirect: "manual"`
+   * hands back a 3xx instead of following it.
    */
-  async request(method, path, { headers = {}, body, json, ip } = {}) {
-    const init = { method, headers: { ...headers } };
+  async request(method, path, { headers = {}, body, json, ip, redirect } = {}) {
+    const init = { method, headers: { ...headers }, ...(redirect ? { redirect } : {}) };
     if (ip !== undefined) init.headers["CF-Connecting-IP"] = ip;
     if (json !== undefined) {
       init.body = JSON.stringify(json);
