@@ -241,7 +241,8 @@ describe("proxy", () => {
       "/applications/grants", "/%75ser/emails", "/user//emails", "/USER/emails", "/user%2Femails", "/./user",
       "/issues", "/gists", "/teams/1/members", "/enterprises/acme/settings", "/orgs/acme/settings/billing",
       `/repos/${ORG}/repo-001/hooks`, `/repos/${ORG}/repo-001/collaborators`,
-      `/repos/${ORG}/repo-001/actions/secrets`, `/repos/${ORG}/repo-001/traffic/views`, `/repositories/1000/keys`];
+      `/repos/${ORG}/repo-001/actions/secrets`, `/repos/${ORG}/repo-001/traffic/views`, `/repositories/1000/keys`,
+      "/rate_limit", "/graphql", "/users/member-1/gists", "/search/code?q=x", "/search/issues?q=involves:@me"];
     const tokenless = await startWorker({ vars: { GITHUB_ORGS: ORG, GITHUB_API_URL: gh.url } });
     try {
       for (const service of [svc, tokenless]) {
@@ -309,9 +310,28 @@ describe("proxy", () => {
   });
 
   test("what the token alone may read is not relayed: private repositories, a token with private scopes", async () => {
+    gh.reset();
     const secret = await svc.request("GET", `/repos/${ORG}/secret-plans`);
     assert.equal(secret.status, 404);
     assert.ok(!secret.text.includes("secret-plans"));
+    // A fine-grained token says nothing of its reach, and a private repository's insides
+    // carry no private marker: the repository is checked first.
+    for (const inside of ["/contents/.env", "/tarball/main", "/git/trees/HEAD?recursive=1"]) {
+      const res = await svc.request("GET", `/repos/${ORG}/secret-plans${inside}`, { redirect: "manual" });
+      assert.equal(res.status, 404, inside);
+    }
+    assert.deepEqual(gh.asked(`/repos/${ORG}/secret-plans/`), [], "nothing inside was asked for");
+    const org = await svc.request("GET", `/orgs/${ORG}?per_page=1`);
+    assert.equal(org.json.login, ORG);
+    assert.equal(org.json.billing_email, undefined, "a proxied organisation keeps its public fields");
+    const repo = await svc.request("GET", `/repos/${ORG}/repo-300`);
+    assert.equal(repo.json.permissions, undefined, "the token's permissions are not relayed");
+    gh.reset();
+    await svc.request("GET", "/search/issues?q=bug");
+    assert.deepEqual(gh.state.requests.map((r) => r.path), ["/search/issues?q=bug+is%3Apublic"]);
+    const jsonp = await svc.request("GET", `/repos/${ORG}/repo-001?callback=x`);
+    assert.equal(jsonp.status, 400);
+    assert.equal(errorCode(jsonp), "INVALID_PARAMETER");
     gh.state.scopes = "repo, user";
     const risky = await svc.request("GET", `/repos/${ORG}/repo-200`);
     assert.equal(risky.status, 502);

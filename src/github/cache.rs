@@ -18,8 +18,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Env, KvStore};
 
 pub const BINDING: &str = "GITHUB_CACHE";
-/// KV metadata is limited to 1,024 bytes; ETags beyond it are dropped (the next refresh
-/// is then unconditional, never wrong).
+/// KV metadata is limited to 1,024 bytes.
 const METADATA_LIMIT: usize = 1_000;
 /// When each cached path was last confirmed unchanged: one key for all paths, so a
 /// refresh that finds nothing new costs one write, not one per path.
@@ -85,14 +84,24 @@ pub async fn get(kv: &Kv, key: &str) -> Option<Entry> {
     }
 }
 
+/// The ETags an entry keeps: all, or none when they would not fit KV's metadata (the
+/// next refresh is then unconditional, never wrong).
+pub fn storable_etags(etags: Vec<String>) -> Vec<String> {
+    let size: usize = etags.iter().map(|e| e.len() + 8).sum();
+    if size + 40 > METADATA_LIMIT {
+        Vec::new()
+    } else {
+        etags
+    }
+}
+
 /// Writes an entry; false (and logged) when KV refused.
 pub async fn put(kv: &Kv, key: &str, entry: &Entry) -> bool {
-    let mut meta = entry.meta.clone();
-    let mut json = serde_json::to_string(&meta).unwrap_or_default();
-    if json.len() > METADATA_LIMIT {
-        meta.etags.clear();
-        json = serde_json::to_string(&meta).unwrap_or_default();
-    }
+    let meta = EntryMeta {
+        fetched_ms: entry.meta.fetched_ms,
+        etags: storable_etags(entry.meta.etags.clone()),
+    };
+    let json = serde_json::to_string(&meta).unwrap_or_default();
     let value = JsValue::from_str(&entry.body);
     put_raw(kv, key, &value, &format!(r#"{{"metadata":{json}}}"#)).await
 }

@@ -7,9 +7,9 @@
 
 use crate::config::{self, GitHubConfig};
 use crate::domain::github::answers::{
-    cacheable, copy_stands_in, marks_private, may_serve_stale, private_scopes,
+    cacheable, copy_stands_in, marks_private, may_serve_stale, private_scopes, public_view,
 };
-use crate::domain::github::proxy_rules::{proxy_target, Refusal};
+use crate::domain::github::proxy_rules::{proxy_target, Refusal, Target};
 use crate::domain::github::CachedPath;
 use crate::error::ApiError;
 use crate::github::cache::{self, Entry, EntryMeta, ProxyMeta};
@@ -122,8 +122,9 @@ impl DurableObject for GitHubFetcher {
                 Refusal::NotProxied => ApiError::NotFound,
                 Refusal::Invalid(why) => ApiError::InvalidParameter(why.into()),
             })?;
+            let key = target.upstream.clone();
             self.flights
-                .run(&target, || proxied(&self.env, github, target.clone()))
+                .run(&key, || proxied(&self.env, github, target))
                 .await
         };
         respond::from_object(
@@ -178,7 +179,7 @@ async fn refreshed_copy(
                 body,
                 meta: EntryMeta {
                     fetched_ms: now_ms(),
-                    etags,
+                    etags: cache::storable_etags(etags),
                 },
             };
             if existing
@@ -200,14 +201,50 @@ async fn refreshed_copy(
 }
 
 /// A proxied target: the copy another request stored while this one waited, else
-/// GitHub's answer — relayed once and kept when it is successful JSON.
-async fn proxied(env: &Env, config: GitHubConfig, target: String) -> Result<Served, ApiError> {
+/// GitHub's answer — relayed once and kept when it is successful JSON. Inside a
+/// repository, only once the repository itself is seen to be public.
+async fn proxied(env: &Env, config: GitHubConfig, target: Target) -> Result<Served, ApiError> {
     let kv = cache::store(env)?;
-    let key = cache::proxy_key(&target);
+    let key = cache::proxy_key(&target.upstream);
     if let Some((meta, body)) = cache::proxy_get(&kv, &key).await {
         return Ok(Served::proxied(meta, body, "HIT"));
     }
-    let answer = upstream::get(&config, &target, None, config.proxy_max_bytes)
+    if let Some(repository) = &target.repository {
+        ensure_public(&kv, &config, repository).await?;
+    }
+    let answer = relayable(&config, &target.upstream).await?;
+    let answer = kept(&kv, &config, &key, target.organisation, answer).await?;
+    Ok(Served::passed(answer, "MISS"))
+}
+
+/// Whether a repository is public, from its proxied copy or by asking for it (and
+/// keeping the answer): a token that reads private repositories cannot relay their
+/// contents, issues or archives. A redirect (a renamed repository) lets the inside
+/// answer with its own redirect, which is checked when followed.
+async fn ensure_public(
+    kv: &cache::Kv,
+    config: &GitHubConfig,
+    repository: &str,
+) -> Result<(), ApiError> {
+    let key = cache::proxy_key(repository);
+    let status = match cache::proxy_get(kv, &key).await {
+        Some((meta, _)) => meta.status,
+        None => {
+            let answer = relayable(config, repository).await?;
+            kept(kv, config, &key, false, answer).await?.status
+        }
+    };
+    match status {
+        200 | 300..=399 => Ok(()),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// GitHub's answer, if it may be relayed at all: not with a classic token whose scopes
+/// reach beyond public data (502, logged), and never one that marks anything private
+/// (404).
+async fn relayable(config: &GitHubConfig, target: &str) -> Result<Answer, ApiError> {
+    let answer = upstream::get(config, target, None, config.proxy_max_bytes)
         .await
         .map_err(|f| f.to_error())?;
     if config.token.is_some() {
@@ -224,16 +261,33 @@ async fn proxied(env: &Env, config: GitHubConfig, target: String) -> Result<Serv
         }
     }
     if marks_private(&answer.body) {
-        // Something the token may read and the public may not.
         return Err(ApiError::NotFound);
     }
-    if cacheable(answer.status, answer.header("content-type")) {
-        let meta = ProxyMeta {
-            status: answer.status,
-            headers: answer.headers.clone(),
-            stored_ms: now_ms(),
-        };
-        cache::proxy_put(&kv, &key, &meta, &answer.body, config.proxy_cache_seconds).await;
+    Ok(answer)
+}
+
+/// Successful JSON as anyone may see it, kept in KV (a failed write is logged).
+async fn kept(
+    kv: &cache::Kv,
+    config: &GitHubConfig,
+    key: &str,
+    organisation: bool,
+    mut answer: Answer,
+) -> Result<Answer, ApiError> {
+    if !cacheable(answer.status, answer.header("content-type")) {
+        return Ok(answer);
     }
-    Ok(Served::passed(answer, "MISS"))
+    // JSON that names the token's fields but does not parse is not relayed.
+    let public = public_view(&answer.body, organisation)
+        .map_err(|_| ApiError::UpstreamUnavailable { timeout: false })?;
+    if let Some(public) = public {
+        answer.body = public;
+    }
+    let meta = ProxyMeta {
+        status: answer.status,
+        headers: answer.headers.clone(),
+        stored_ms: now_ms(),
+    };
+    cache::proxy_put(kv, key, &meta, &answer.body, config.proxy_cache_seconds).await;
+    Ok(answer)
 }

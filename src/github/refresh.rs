@@ -71,6 +71,9 @@ pub async fn refresh_path(
     match fetch_cached(config, path, &etags).await {
         Ok(Fetched::NotModified) => Ok(Refreshed::Confirmed),
         Ok(Fetched::Fresh { body, etags }) => {
+            // ETags that do not fit KV's metadata are not kept: comparing what would be
+            // kept, a long list fetched whole every run is still written only on change.
+            let etags = cache::storable_etags(etags);
             let same = existing
                 .as_ref()
                 .is_some_and(|e| e.body == body && e.meta.etags == etags);

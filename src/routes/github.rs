@@ -81,15 +81,16 @@ async fn proxy(ctx: &Ctx<'_>, path: &str) -> ApiResult<Response> {
         Refusal::Invalid(why) => ApiError::InvalidParameter(why.into()),
     })?;
     let kv = cache::store(ctx.env)?;
-    if let Some((meta, body)) = cache::proxy_get(&kv, &cache::proxy_key(&target)).await {
+    let upstream = target.upstream;
+    if let Some((meta, body)) = cache::proxy_get(&kv, &cache::proxy_key(&upstream)).await {
         return Served::proxied(meta, body, "HIT")
             .into_response()
             .or_internal("answering");
     }
     ask_fetcher(
         ctx,
-        &format!("proxy:{target}"),
-        &format!("proxy={}", percent_encode(&target)),
+        &format!("proxy:{upstream}"),
+        &format!("proxy={}", percent_encode(&upstream)),
     )
     .await
 }

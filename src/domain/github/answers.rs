@@ -117,6 +117,43 @@ fn member_value_starts(body: &[u8], key: &[u8], values: &[&[u8]]) -> bool {
     false
 }
 
+/// What the token may do and what only admins see, in GitHub's objects: removed from
+/// everything relayed or kept, at any depth.
+const TOKEN_FIELDS: [&str; 3] = ["permissions", "role_name", "security_and_analysis"];
+
+pub fn strip_token_fields(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            for name in TOKEN_FIELDS {
+                fields.remove(name);
+            }
+            fields.values_mut().for_each(strip_token_fields);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_token_fields),
+        _ => {}
+    }
+}
+
+/// A proxied JSON answer as anyone may see it: an organisation keeps its public fields;
+/// anything else loses the token's permissions and admin settings. `None`: the body is
+/// already that (most are: it is parsed only when a scan finds such a field).
+pub fn public_view(body: &[u8], organisation: bool) -> ApiResult<Option<Vec<u8>>> {
+    if organisation {
+        return public_org(body).map(|org| Some(org.into_bytes()));
+    }
+    let quoted = |name: &str| format!("\"{name}\"");
+    if !TOKEN_FIELDS
+        .iter()
+        .any(|name| member_value_starts(body, quoted(name).as_bytes(), &[b""]))
+    {
+        return Ok(None);
+    }
+    let mut value: Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::Internal("upstream answer is not JSON".into()))?;
+    strip_token_fields(&mut value);
+    Ok(Some(value.to_string().into_bytes()))
+}
+
 fn skip_space(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\n' | b'\r' | b'\t', rest @ ..] = s {
         s = rest;
@@ -199,6 +236,19 @@ mod tests {
         assert_eq!(
             rebase_link(link, "https://api.github.com", "https://count.example"),
             r#"<https://count.example/repositories/1/issues?page=2>; rel="next", <https://api.github.com.evil.test/x>; rel="last""#
+        );
+    }
+
+    #[test]
+    fn relayed_answers_lose_the_tokens_fields() {
+        let repo = br#"{"full_name":"acme/site","permissions":{"admin":true},"owner":{"role_name":"admin"}}"#;
+        let view = public_view(repo, false).unwrap().unwrap();
+        assert_eq!(view, br#"{"full_name":"acme/site","owner":{}}"#.to_vec());
+        assert_eq!(public_view(br#"[{"id":1}]"#, false).unwrap(), None);
+        let org = br#"{"login":"acme","billing_email":"x@acme.test"}"#;
+        assert_eq!(
+            public_view(org, true).unwrap().unwrap(),
+            br#"{"login":"acme"}"#.to_vec()
         );
     }
 

@@ -1,6 +1,7 @@
 //! Paginated lists: following `Link`, numbering pages for conditional refreshes, and
 //! merging pages into one public copy.
 
+use crate::domain::github::answers::strip_token_fields;
 use crate::error::{ApiError, ApiResult};
 use serde_json::Value;
 
@@ -60,11 +61,7 @@ pub fn public_repo(repo: &mut Value) -> bool {
             repo.get("visibility").and_then(Value::as_str),
             Some("private" | "internal")
         );
-    if let Some(fields) = repo.as_object_mut() {
-        fields.remove("permissions");
-        fields.remove("security_and_analysis");
-        fields.remove("role_name");
-    }
+    strip_token_fields(repo);
     !hidden
 }
 

@@ -20,8 +20,22 @@ pub enum Refusal {
     Invalid(&'static str),
 }
 
-/// The upstream target (`/path?query`) for a proxied request, or why there is none.
-pub fn proxy_target(raw_path: &str, raw_query: Option<&str>) -> Result<String, Refusal> {
+/// What the proxy may ask GitHub for, in the form it asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `/path?query`, canonical: what GitHub receives and what the cache is keyed by.
+    pub upstream: String,
+    /// For a path inside a repository, the repository itself (`/repos/{o}/{r}` or
+    /// `/repositories/{id}`): the proxy relays the inside only of a repository it has
+    /// seen to be public, whatever the token could read.
+    pub repository: Option<String>,
+    /// An organisation itself (`/orgs/{org}`, `/organizations/{id}`): only its public
+    /// fields are relayed.
+    pub organisation: bool,
+}
+
+/// The upstream target for a proxied request, or why there is none.
+pub fn proxy_target(raw_path: &str, raw_query: Option<&str>) -> Result<Target, Refusal> {
     let query = raw_query.filter(|q| !q.is_empty());
     if raw_path.len() + query.map_or(0, str::len) > MAX_TARGET_BYTES {
         return Err(Refusal::Invalid("the path and query are too long"));
@@ -37,21 +51,69 @@ pub fn proxy_target(raw_path: &str, raw_query: Option<&str>) -> Result<String, R
     let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let rewrite = rule(&lower)?;
-    let mut path = String::new();
-    for (i, segment) in segments.iter().enumerate() {
-        path.push('/');
-        match rewrite {
-            Some((at, with)) if at == i => path.push_str(with),
-            _ => path.push_str(&percent_encode(segment)),
+    let encoded: Vec<String> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, segment)| match rewrite {
+            Some((at, with)) if at == i => with.to_string(),
+            _ => percent_encode(segment),
+        })
+        .collect();
+    let join = |parts: &[String]| format!("/{}", parts.join("/"));
+    let repository = match lower.as_slice() {
+        ["repos", _, _, _, ..] => Some(join(&encoded[..3])),
+        ["repositories", _, _, ..] => Some(join(&encoded[..2])),
+        _ => None,
+    };
+    let organisation = matches!(lower.as_slice(), ["orgs" | "organizations", _]);
+    let path = join(&encoded);
+    let query = match query {
+        Some(q) => Some(checked_query(q, &lower)?),
+        None => None,
+    };
+    Ok(Target {
+        upstream: match query {
+            Some(q) if !q.is_empty() => format!("{path}?{q}"),
+            _ => path,
+        },
+        repository,
+        organisation,
+    })
+}
+
+/// The query as sent: JSONP (`callback`, whose body would carry GitHub's headers, the
+/// token's scopes among them) is refused; a search asks for public results only and
+/// never for the token's own user (`@me`).
+fn checked_query(raw: &str, segments: &[&str]) -> Result<String, Refusal> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if pairs
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("callback"))
+    {
+        return Err(Refusal::Invalid("JSONP (callback) is not proxied"));
+    }
+    let ["search", kind] = segments else {
+        return Ok(raw.to_string());
+    };
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in &pairs {
+        if key == "q" {
+            if value.to_ascii_lowercase().contains("@me") {
+                return Err(Refusal::NotProxied);
+            }
+            let restricted = matches!(*kind, "repositories" | "issues")
+                && !value.to_ascii_lowercase().contains("is:public");
+            match restricted {
+                true => out.append_pair(key, &format!("{value} is:public")),
+                false => out.append_pair(key, value),
+            };
+        } else {
+            out.append_pair(key, value);
         }
     }
-    if path.is_empty() {
-        path.push('/');
-    }
-    Ok(match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    })
+    Ok(out.finish())
 }
 
 /// The path's segments, percent-decoded (`+` stays `+`: paths are not form data), with no empty, `.` or `..` segment (a trailing
@@ -134,16 +196,47 @@ const PRIVATE_ACTIONS_AREAS: [&str; 8] = [
     "organization-variables",
 ];
 
+/// Top-level areas of public data; everything else (the token's account, installation
+/// and app, `/rate_limit`, an Enterprise Server's admin areas, GraphQL, …) is refused.
+const PUBLIC_ROOTS: [&str; 18] = [
+    "repos",
+    "repositories",
+    "users",
+    "user",
+    "orgs",
+    "organizations",
+    "search",
+    "gists",
+    "licenses",
+    "emojis",
+    "gitignore",
+    "codes_of_conduct",
+    "events",
+    "meta",
+    "octocat",
+    "zen",
+    "networks",
+    "versions",
+];
+
+/// Searches whose results are public data once restricted (`is:public` where GitHub
+/// would include what the token can see).
+const PUBLIC_SEARCHES: [&str; 4] = ["repositories", "issues", "users", "topics"];
+
 /// `Ok(None)`: forward as is; `Ok(Some((i, s)))`: forward with segment `i` replaced by
 /// `s`; `Err`: refuse.
 fn rule(segments: &[&str]) -> Result<Option<(usize, &'static str)>, Refusal> {
     let refuse = Err(Refusal::NotProxied);
     match segments {
+        // The API root.
+        [] => Ok(None),
         // `/user/{id}/...` (numeric) is a public user by id, as GitHub's own links use.
         ["user", id, rest @ ..] if is_id(id) => user_rule(rest),
-        [root, ..] if ACCOUNT_ROOTS.contains(root) => refuse,
-        // The token's own issues, gists and private feed URLs.
-        ["issues"] | ["gists"] | ["gists", "starred"] | ["feeds"] => refuse,
+        [root, ..] if ACCOUNT_ROOTS.contains(root) || !PUBLIC_ROOTS.contains(root) => refuse,
+        // The token's own gists and starred gists.
+        ["gists"] | ["gists", "starred"] => refuse,
+        ["search", kind] if PUBLIC_SEARCHES.contains(kind) => Ok(None),
+        ["search", ..] => refuse,
         ["orgs" | "organizations", _, rest @ ..] => match rest {
             [] => Ok(None),
             // With a member's token GitHub adds concealed members: ask for public ones.
@@ -161,7 +254,8 @@ fn user_rule(rest: &[&str]) -> Result<Option<(usize, &'static str)>, Refusal> {
     match rest {
         // For the token's own user these include private events: only `/public` variants.
         ["events" | "received_events"] | ["events", "orgs", ..] => Err(Refusal::NotProxied),
-        ["installation" | "settings" | "docker", ..] => Err(Refusal::NotProxied),
+        // With the owner's token, a user's gists may include secret ones.
+        ["installation" | "settings" | "docker" | "gists", ..] => Err(Refusal::NotProxied),
         _ => Ok(None),
     }
 }
@@ -266,7 +360,7 @@ mod tests {
 
     #[test]
     fn public_paths_pass_in_the_form_checked() {
-        let ok = |p: &str, q: Option<&str>| proxy_target(p, q).unwrap();
+        let ok = |p: &str, q: Option<&str>| proxy_target(p, q).unwrap().upstream;
         assert_eq!(ok("/", None), "/");
         assert_eq!(ok("/repos/acme/site", None), "/repos/acme/site");
         assert_eq!(ok("/repos/acme/site/", None), "/repos/acme/site");
@@ -297,8 +391,8 @@ mod tests {
         assert_eq!(ok("/orgs/acme", None), "/orgs/acme");
         assert_eq!(ok("/gists/abc123", None), "/gists/abc123");
         assert_eq!(
-            ok("/search/repositories", Some("q=x")),
-            "/search/repositories?q=x"
+            ok("/search/users", Some("q=x")),
+            "/search/users?q=x"
         );
         // Encoded characters are re-encoded one way.
         assert_eq!(
@@ -314,13 +408,64 @@ mod tests {
     #[test]
     fn members_are_asked_for_as_public_members() {
         assert_eq!(
-            proxy_target("/orgs/acme/members", Some("page=2")).unwrap(),
+            proxy_target("/orgs/acme/members", Some("page=2"))
+                .unwrap()
+                .upstream,
             "/orgs/acme/public_members?page=2"
         );
         assert_eq!(
-            proxy_target("/orgs/Acme/Members/octocat", None).unwrap(),
+            proxy_target("/orgs/Acme/Members/octocat", None)
+                .unwrap()
+                .upstream,
             "/orgs/Acme/public_members/octocat"
         );
+    }
+
+    #[test]
+    fn only_public_areas_and_public_searches() {
+        for path in [
+            "/rate_limit",
+            "/graphql",
+            "/enterprise/stats/all",
+            "/admin/keys",
+            "/setup/api/settings",
+            "/users/octocat/gists",
+            "/search/code",
+            "/search/commits",
+            "/search/labels",
+        ] {
+            assert!(refused(path), "{path} must be refused");
+        }
+        assert_eq!(
+            proxy_target("/search/issues", Some("q=involves:@ME")),
+            Err(Refusal::NotProxied)
+        );
+        let search = proxy_target("/search/issues", Some("q=org%3Aacme+bug&per_page=5")).unwrap();
+        assert_eq!(
+            search.upstream,
+            "/search/issues?q=org%3Aacme+bug+is%3Apublic&per_page=5"
+        );
+        // The canonical form is a fixed point: the object checks it again.
+        let (path, query) = search.upstream.split_once('?').unwrap();
+        assert_eq!(proxy_target(path, Some(query)).unwrap(), search);
+        assert!(matches!(
+            proxy_target("/repos/acme/site", Some("callback=steal")),
+            Err(Refusal::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn inside_a_repository_names_the_repository() {
+        let inside = proxy_target("/repos/Acme/Site/contents/.env", None).unwrap();
+        assert_eq!(inside.repository.as_deref(), Some("/repos/Acme/Site"));
+        let by_id = proxy_target("/repositories/42/issues", Some("page=2")).unwrap();
+        assert_eq!(by_id.repository.as_deref(), Some("/repositories/42"));
+        assert_eq!(
+            proxy_target("/repos/acme/site", None).unwrap().repository,
+            None
+        );
+        assert!(proxy_target("/orgs/acme", None).unwrap().organisation);
+        assert!(!proxy_target("/orgs/acme/repos", None).unwrap().organisation);
     }
 
     #[test]
