@@ -93,6 +93,9 @@ pub struct GitHubConfig {
     pub proxy_max_bytes: usize,
     /// How long a proxied answer is served from the cache (`GITHUB_PROXY_CACHE_SECONDS`).
     pub proxy_cache_seconds: u64,
+    /// KV writes the proxy may make per UTC day (`GITHUB_PROXY_WRITES_PER_DAY`); past
+    /// them answers are relayed without a KV copy.
+    pub proxy_writes_per_day: u64,
 }
 
 impl GitHubConfig {
@@ -190,6 +193,7 @@ impl Config {
                 },
                 // KV keeps nothing for less than a minute.
                 proxy_cache_seconds: number("GITHUB_PROXY_CACHE_SECONDS", 60, 86_400)?.max(60),
+                proxy_writes_per_day: number("GITHUB_PROXY_WRITES_PER_DAY", 500, 100_000_000)?,
             },
             retention_cron: lookup("RETENTION_CRON").unwrap_or_else(|| "17 3 * * *".into()),
             fault: match lookup("EDGECOUNT_FAULT").as_deref().map(str::trim) {
@@ -274,6 +278,9 @@ mod tests {
         assert!(!c.github.enabled());
         assert_eq!(c.github.api_url, "https://api.github.com");
         assert_eq!(c.github.stale_max_seconds, 86_400);
+        assert_eq!(c.github.proxy_max_bytes, 5 << 20);
+        assert_eq!(c.github.proxy_cache_seconds, 60);
+        assert_eq!(c.github.proxy_writes_per_day, 500);
     }
 
     #[test]
@@ -286,6 +293,9 @@ mod tests {
         assert_eq!(c.github.orgs, vec!["acme", "beta"]);
         assert_eq!(c.github.api_url, "http://127.0.0.1:9999");
         assert!(parse(&[("GITHUB_API_URL", "ftp://x")]).is_err());
+        assert!(parse(&[("GITHUB_API_URL", "http://api.github.com")]).is_err());
+        assert!(parse(&[("GITHUB_PROXY_MAX_BYTES", "100")]).is_err());
+        assert!(parse(&[("GITHUB_PROXY_MAX_BYTES", "99999999999")]).is_err());
         assert!(parse(&[("GITHUB_ORGS", "not an org")]).is_err());
     }
 

@@ -26,6 +26,7 @@ beforeEach(() => {
   gh.state.repos = makeRepos();
 });
 
+const sha256Hex = async (text) => Buffer.from(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))).toString("hex");
 const refresh = async () => (await svc.mf.getWorker()).scheduled({ cron: "*/5 * * * *" });
 
 /** The ranking the contract asks for, computed independently. */
@@ -269,8 +270,14 @@ describe("proxy", () => {
     assert.equal(res.status, 302);
     assert.match(res.headers.get("location"), /\/_codeload\/acme\/big\/tar\.gz$/);
     assert.deepEqual(gh.asked("/_codeload"), [], "the redirect's target was not asked");
+    // Not kept in KV; the target's object holds it for the cache time, so a repeat
+    // spends no token quota.
     const again = await svc.request("GET", `/repos/${ORG}/big/tarball/main`, { redirect: "manual" });
-    assert.equal(again.headers.get("x-cache"), "MISS", "a redirect is not cached");
+    assert.equal(again.status, 302);
+    assert.equal(again.headers.get("x-cache"), "HIT");
+    assert.equal(again.headers.get("location"), res.headers.get("location"));
+    assert.equal(gh.asked(`/repos/${ORG}/big/tarball`).length, 1);
+    assert.equal(await kv.get(`gh:proxy:${await sha256Hex(`/repos/${ORG}/big/tarball/main`)}`), null);
   });
 
   test("an answer past GITHUB_PROXY_MAX_BYTES is refused with 502 while streaming, and nothing is kept", async () => {
@@ -328,7 +335,7 @@ describe("proxy", () => {
     assert.equal(repo.json.permissions, undefined, "the token's permissions are not relayed");
     gh.reset();
     await svc.request("GET", "/search/issues?q=bug");
-    assert.deepEqual(gh.state.requests.map((r) => r.path), ["/search/issues?q=bug+is%3Apublic"]);
+    assert.deepEqual(gh.state.requests.map((r) => r.path), ["/search/issues?q=bug%20is%3Apublic"]);
     const jsonp = await svc.request("GET", `/repos/${ORG}/repo-001?callback=x`);
     assert.equal(jsonp.status, 400);
     assert.equal(errorCode(jsonp), "INVALID_PARAMETER");

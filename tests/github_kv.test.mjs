@@ -134,6 +134,30 @@ describe("proxy copies in KV", () => {
     assert.ok(keys.length >= 1 && keys.every((k) => k.expiration > Date.now() / 1000), JSON.stringify(keys));
   });
 
+  test("past GITHUB_PROXY_WRITES_PER_DAY answers are relayed without a KV copy, repeats held by the object", async () => {
+    const writes = [];
+    const capped = await startWorker({
+      kvSpy: true,
+      vars: { GITHUB_ORGS: ORG, GITHUB_API_URL: gh.url, GITHUB_PROXY_WRITES_PER_DAY: "3" },
+      onLog: (line) => line.includes('"kvSpy"') && writes.push(JSON.parse(line).key),
+    });
+    try {
+      gh.reset();
+      for (let i = 0; i < 8; i++) {
+        const res = await capped.request("GET", `/repos/${ORG}/repo-${100 + i}`);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get("x-cache"), "MISS");
+      }
+      const again = await capped.request("GET", `/repos/${ORG}/repo-107`);
+      assert.equal(again.headers.get("x-cache"), "HIT");
+      await settle();
+      assert.equal(writes.filter((k) => k.startsWith("gh:proxy:")).length, 3, JSON.stringify(writes));
+      assert.equal(gh.asked(`/repos/${ORG}/repo-107`).length, 1, "a repeat spends no token quota");
+    } finally {
+      await capped.close();
+    }
+  });
+
   test("an unknown proxy target or a refused one is not written", async () => {
     puts.length = 0;
     assert.equal(errorCode(await svc.request("GET", "/user/emails")), "NOT_FOUND");

@@ -176,7 +176,7 @@ pub fn proxy_key(target: &str) -> String {
 /// A proxy copy is its metadata as one JSON line, then the body: no metadata size limit
 /// applies, and one read returns both.
 pub async fn proxy_get(kv: &Kv, key: &str) -> Option<(ProxyMeta, Vec<u8>)> {
-    let stored = match kv.store.get(key).bytes().await {
+    let mut stored = match kv.store.get(key).bytes().await {
         Ok(stored) => stored?,
         Err(e) => {
             log::failure("reading the GitHub proxy cache", &e);
@@ -185,7 +185,8 @@ pub async fn proxy_get(kv: &Kv, key: &str) -> Option<(ProxyMeta, Vec<u8>)> {
     };
     let split = stored.iter().position(|b| *b == b'\n')?;
     let meta = ProxyMeta::decode(&stored[..split])?;
-    Some((meta, stored[split + 1..].to_vec()))
+    stored.drain(..=split);
+    Some((meta, stored))
 }
 
 pub async fn proxy_put(

@@ -6,8 +6,9 @@
 //! `X-Cache`, `Age` and the body.
 
 use crate::config::{self, GitHubConfig};
+use crate::domain::github::allowance::DailyAllowance;
 use crate::domain::github::answers::{
-    cacheable, copy_stands_in, marks_private, may_serve_stale, private_scopes, public_view,
+    cacheable, copy_stands_in, is_json, marks_private, may_serve_stale, private_scopes, public_view,
 };
 use crate::domain::github::proxy_rules::{proxy_target, Refusal, Target};
 use crate::domain::github::CachedPath;
@@ -20,6 +21,7 @@ use crate::http::log;
 use crate::http::respond::{self, OrInternal};
 use crate::http::router::query_param;
 use crate::platform::now_ms;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::{durable_object, DurableObject, Env, Headers, Request, Response, State};
 
@@ -28,7 +30,7 @@ use worker::{durable_object, DurableObject, Env, Headers, Request, Response, Sta
 pub struct Served {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Rc<[u8]>,
+    pub body: Rc<Vec<u8>>,
     /// HIT, MISS or STALE.
     pub cache: &'static str,
     /// When upstream last vouched for the body.
@@ -41,7 +43,7 @@ impl Served {
         Served {
             status: 200,
             headers: vec![("content-type".into(), respond::JSON.into())],
-            body: entry.body.into_bytes().into(),
+            body: Rc::new(entry.body.into_bytes()),
             cache,
             confirmed_ms,
         }
@@ -51,7 +53,7 @@ impl Served {
         Served {
             status: answer.status,
             headers: answer.headers,
-            body: answer.body.into(),
+            body: Rc::new(answer.body),
             cache,
             confirmed_ms: now_ms(),
         }
@@ -61,10 +63,21 @@ impl Served {
         Served {
             status: meta.status,
             headers: meta.headers,
-            body: body.into(),
+            body: Rc::new(body),
             cache,
             confirmed_ms: meta.stored_ms,
         }
+    }
+
+    /// Whether an object may hold it for the cache time: JSON, or no success at all (a
+    /// redirect, a 404) — never another kind of content.
+    fn holdable(&self) -> bool {
+        let content_type = self
+            .headers
+            .iter()
+            .find(|(n, _)| n == "content-type")
+            .map(|(_, v)| v.as_str());
+        is_json(content_type) || !(200..300).contains(&self.status)
     }
 
     pub fn into_response(self) -> worker::Result<Response> {
@@ -78,7 +91,9 @@ impl Served {
         headers.set("X-Cache", self.cache)?;
         let age = now_ms().saturating_sub(self.confirmed_ms) / 1000;
         headers.set("Age", &age.to_string())?;
-        Ok(Response::from_bytes(self.body.to_vec())?
+        // Copied only when other requests still share it.
+        let body = Rc::try_unwrap(self.body).unwrap_or_else(|shared| shared.as_ref().clone());
+        Ok(Response::from_bytes(body)?
             .with_status(self.status)
             .with_headers(headers))
     }
@@ -88,23 +103,38 @@ impl Served {
 pub struct GitHubFetcher {
     env: Env,
     flights: SingleFlight<Result<Served, ApiError>>,
+    /// Small proxied answers KV does not keep (a 404, a redirect, a copy past the write
+    /// allowance), for the cache time: repeats of them spend no token quota either.
+    recent: RefCell<Vec<(String, Served)>>,
+    /// In the one object named `WRITES`: the proxy's KV writes today.
+    writes: Cell<DailyAllowance>,
 }
+
+/// The object that counts the proxy's KV writes for the whole service.
+const WRITES: &str = "proxy-writes";
+/// Answers larger than this are not held in an object's memory.
+const RECENT_MAX_BYTES: usize = 64 * 1024;
 
 impl DurableObject for GitHubFetcher {
     fn new(_state: State, env: Env) -> Self {
         GitHubFetcher {
             env,
             flights: SingleFlight::default(),
+            recent: RefCell::default(),
+            writes: Cell::default(),
         }
     }
 
-    /// `/?path=/orgs/acme/repos` (a cached path) or `/?proxy=/repos/a/b%3Fx%3D1` (a
-    /// canonical proxy target, checked again here).
+    /// `/?path=/orgs/acme/repos` (a cached path), `/?proxy=/repos/a/b%3Fx%3D1` (a
+    /// canonical proxy target, checked again here), or `/?write=1` (to `WRITES`).
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let url = req.inner().url();
+        if query_param(&url, "write").is_some() {
+            return self.take_write();
+        }
         let served = async {
             let config = config::get(&self.env)?;
             let github = config.github.clone();
-            let url = req.inner().url();
             if let Some(path) = query_param(&url, "path") {
                 let path = CachedPath::of(&path, &github.orgs).ok_or(ApiError::NotFound)?;
                 let key = path.kv_key();
@@ -123,9 +153,23 @@ impl DurableObject for GitHubFetcher {
                 Refusal::Invalid(why) => ApiError::InvalidParameter(why.into()),
             })?;
             let key = target.upstream.clone();
-            self.flights
+            if let Some(held) = self.held(&key, github.proxy_cache_seconds) {
+                return Ok(held);
+            }
+            let served = self
+                .flights
                 .run(&key, || proxied(&self.env, github, target))
-                .await
+                .await?;
+            if served.cache == "MISS" && served.body.len() <= RECENT_MAX_BYTES && served.holdable()
+            {
+                // An object serves one target (and its repository): a short list.
+                let mut recent = self.recent.borrow_mut();
+                recent.retain(|(k, s)| {
+                    *k != key && now_ms().saturating_sub(s.confirmed_ms) < 86_400_000
+                });
+                recent.push((key, served.clone()));
+            }
+            Ok(served)
         };
         respond::from_object(
             "github fetcher",
@@ -133,6 +177,28 @@ impl DurableObject for GitHubFetcher {
                 .await
                 .and_then(|s| s.into_response().or_internal("answering")),
         )
+    }
+}
+
+impl GitHubFetcher {
+    /// 204 when one of today's proxy writes is granted, 429 when they are spent.
+    fn take_write(&self) -> worker::Result<Response> {
+        let limit = config::get(&self.env).map_or(0, |c| c.github.proxy_writes_per_day);
+        let mut writes = self.writes.get();
+        let granted = writes.take(now_ms(), limit);
+        self.writes.set(writes);
+        Ok(Response::empty()?.with_status(if granted { 204 } else { 429 }))
+    }
+
+    /// The answer this object relayed within the cache time, as a HIT.
+    fn held(&self, key: &str, cache_seconds: u64) -> Option<Served> {
+        let recent = self.recent.borrow();
+        let (_, held) = recent.iter().find(|(k, _)| k == key)?;
+        let young = now_ms().saturating_sub(held.confirmed_ms) < cache_seconds * 1000;
+        young.then(|| Served {
+            cache: "HIT",
+            ..held.clone()
+        })
     }
 }
 
@@ -210,10 +276,10 @@ async fn proxied(env: &Env, config: GitHubConfig, target: Target) -> Result<Serv
         return Ok(Served::proxied(meta, body, "HIT"));
     }
     if let Some(repository) = &target.repository {
-        ensure_public(&kv, &config, repository).await?;
+        ensure_public(env, &kv, &config, repository).await?;
     }
     let answer = relayable(&config, &target.upstream).await?;
-    let answer = kept(&kv, &config, &key, target.organisation, answer).await?;
+    let answer = kept(env, &kv, &config, &key, target.organisation, answer).await?;
     Ok(Served::passed(answer, "MISS"))
 }
 
@@ -222,6 +288,7 @@ async fn proxied(env: &Env, config: GitHubConfig, target: Target) -> Result<Serv
 /// contents, issues or archives. A redirect (a renamed repository) lets the inside
 /// answer with its own redirect, which is checked when followed.
 async fn ensure_public(
+    env: &Env,
     kv: &cache::Kv,
     config: &GitHubConfig,
     repository: &str,
@@ -231,7 +298,7 @@ async fn ensure_public(
         Some((meta, _)) => meta.status,
         None => {
             let answer = relayable(config, repository).await?;
-            kept(kv, config, &key, false, answer).await?.status
+            kept(env, kv, config, &key, false, answer).await?.status
         }
     };
     match status {
@@ -268,6 +335,7 @@ async fn relayable(config: &GitHubConfig, target: &str) -> Result<Answer, ApiErr
 
 /// Successful JSON as anyone may see it, kept in KV (a failed write is logged).
 async fn kept(
+    env: &Env,
     kv: &cache::Kv,
     config: &GitHubConfig,
     key: &str,
@@ -283,6 +351,13 @@ async fn kept(
     if let Some(public) = public {
         answer.body = public;
     }
+    if !write_allowed(env).await {
+        log::failure(
+            "github proxy",
+            &"GITHUB_PROXY_WRITES_PER_DAY reached: proxied answers are not kept in KV until tomorrow (UTC)",
+        );
+        return Ok(answer);
+    }
     let meta = ProxyMeta {
         status: answer.status,
         headers: answer.headers.clone(),
@@ -290,4 +365,19 @@ async fn kept(
     };
     cache::proxy_put(kv, key, &meta, &answer.body, config.proxy_cache_seconds).await;
     Ok(answer)
+}
+
+/// Asks the `WRITES` object for one of today's proxy writes; unreachable means no.
+async fn write_allowed(env: &Env) -> bool {
+    let asked = async {
+        let stub = env.durable_object("GITHUB_FETCHER")?.get_by_name(WRITES)?;
+        stub.fetch_with_str("https://fetcher/?write=1").await
+    };
+    match asked.await {
+        Ok(answer) => answer.status_code() == 204,
+        Err(e) => {
+            log::failure("github proxy", &format!("asking for a write: {e}"));
+            false
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! may hold; the modules below cover lists, answers, the views and the proxy's rules.
 //! Upstream data is validated here before anything is built from it.
 
+pub mod allowance;
 pub mod answers;
 pub mod lists;
 pub mod proxy_rules;

@@ -97,23 +97,25 @@ fn checked_query(raw: &str, segments: &[&str]) -> Result<String, Refusal> {
     let ["search", kind] = segments else {
         return Ok(raw.to_string());
     };
-    let mut out = form_urlencoded::Serializer::new(String::new());
+    let mut out = Vec::with_capacity(pairs.len());
     for (key, value) in &pairs {
+        let mut value = value.clone();
         if key == "q" {
-            if value.to_ascii_lowercase().contains("@me") {
+            let lower = value.to_ascii_lowercase();
+            if lower.contains("@me") {
                 return Err(Refusal::NotProxied);
             }
-            let restricted = matches!(*kind, "repositories" | "issues")
-                && !value.to_ascii_lowercase().contains("is:public");
-            match restricted {
-                true => out.append_pair(key, &format!("{value} is:public")),
-                false => out.append_pair(key, value),
-            };
-        } else {
-            out.append_pair(key, value);
+            if matches!(*kind, "repositories" | "issues") && !lower.contains("is:public") {
+                value.push_str(" is:public");
+            }
         }
+        out.push(format!(
+            "{}={}",
+            percent_encode(key),
+            percent_encode(&value)
+        ));
     }
-    Ok(out.finish())
+    Ok(out.join("&"))
 }
 
 /// The path's segments, percent-decoded (`+` stays `+`: paths are not form data), with no empty, `.` or `..` segment (a trailing
@@ -390,10 +392,7 @@ mod tests {
         );
         assert_eq!(ok("/orgs/acme", None), "/orgs/acme");
         assert_eq!(ok("/gists/abc123", None), "/gists/abc123");
-        assert_eq!(
-            ok("/search/users", Some("q=x")),
-            "/search/users?q=x"
-        );
+        assert_eq!(ok("/search/users", Some("q=x")), "/search/users?q=x");
         // Encoded characters are re-encoded one way.
         assert_eq!(
             ok("/repos/acme/site/git/ref/heads%2Bx", None),
@@ -443,7 +442,7 @@ mod tests {
         let search = proxy_target("/search/issues", Some("q=org%3Aacme+bug&per_page=5")).unwrap();
         assert_eq!(
             search.upstream,
-            "/search/issues?q=org%3Aacme+bug+is%3Apublic&per_page=5"
+            "/search/issues?q=org%3Aacme%20bug%20is%3Apublic&per_page=5"
         );
         // The canonical form is a fixed point: the object checks it again.
         let (path, query) = search.upstream.split_once('?').unwrap();
