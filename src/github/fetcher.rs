@@ -153,7 +153,8 @@ impl DurableObject for GitHubFetcher {
                 Refusal::Invalid(why) => ApiError::InvalidParameter(why.into()),
             })?;
             let key = target.upstream.clone();
-            if let Some(held) = self.held(&key, github.proxy_cache_seconds) {
+            let cache_ms = github.proxy_cache_seconds * 1000;
+            if let Some(held) = self.held(&key, cache_ms) {
                 return Ok(held);
             }
             let served = self
@@ -165,7 +166,7 @@ impl DurableObject for GitHubFetcher {
                 // An object serves one target (and its repository): a short list.
                 let mut recent = self.recent.borrow_mut();
                 recent.retain(|(k, s)| {
-                    *k != key && now_ms().saturating_sub(s.confirmed_ms) < 86_400_000
+                    *k != key && now_ms().saturating_sub(s.confirmed_ms) < cache_ms
                 });
                 recent.push((key, served.clone()));
             }
@@ -191,10 +192,10 @@ impl GitHubFetcher {
     }
 
     /// The answer this object relayed within the cache time, as a HIT.
-    fn held(&self, key: &str, cache_seconds: u64) -> Option<Served> {
+    fn held(&self, key: &str, cache_ms: u64) -> Option<Served> {
         let recent = self.recent.borrow();
         let (_, held) = recent.iter().find(|(k, _)| k == key)?;
-        let young = now_ms().saturating_sub(held.confirmed_ms) < cache_seconds * 1000;
+        let young = now_ms().saturating_sub(held.confirmed_ms) < cache_ms;
         young.then(|| Served {
             cache: "HIT",
             ..held.clone()
