@@ -173,6 +173,17 @@ impl fmt::Display for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Runtime and binding failures carry detail that belongs in the log only.
+pub trait OrInternal<T> {
+    fn or_internal(self, context: &str) -> Result<T, ApiError>;
+}
+
+impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
+    fn or_internal(self, context: &str) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::Internal(format!("{context}: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,8 @@
 
 use crate::domain::crypto::{hex, sha256};
 use crate::domain::github::ranking::ViewField;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::log;
-use crate::http::respond::OrInternal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use worker::js_sys::{Function, Promise, Reflect, Uint8Array, JSON};

@@ -12,13 +12,13 @@ use crate::domain::github::answers::{
 };
 use crate::domain::github::proxy_rules::{proxy_target, Refusal, Target};
 use crate::domain::github::CachedPath;
-use crate::error::ApiError;
+use crate::error::{ApiError, OrInternal};
 use crate::github::cache::{self, Entry, EntryMeta, ProxyMeta};
 use crate::github::refresh::{confirm, store_entry};
 use crate::github::single_flight::SingleFlight;
 use crate::github::upstream::{self, fetch_cached, Answer, Fetched};
 use crate::http::log;
-use crate::http::respond::{self, OrInternal};
+use crate::http::respond;
 use crate::http::router::query_param;
 use crate::platform::now_ms;
 use std::cell::{Cell, RefCell};

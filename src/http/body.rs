@@ -1,8 +1,7 @@
 //! Bodies read with a hard size limit: a client's request, or an upstream answer, can
 //! never make the Worker buffer more than its limit allows.
 
-use crate::error::{ApiError, ApiResult};
-use crate::http::respond::OrInternal;
+use crate::error::{ApiError, ApiResult, OrInternal};
 use futures_util::StreamExt;
 use worker::{ByteStream, Request};
 

@@ -1,8 +1,8 @@
 //! Building responses: JSON bodies, the contract's error shape with its headers, and
-//! conversion of runtime failures into internal errors.
+//! the budget headers objects set and the Worker relays.
 
 use crate::domain::budget::Decision;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, OrInternal};
 use worker::{Headers, Response, ResponseBody, ResponseBuilder};
 
 pub const JSON: &str = "application/json; charset=utf-8";
@@ -43,17 +43,6 @@ pub fn error(err: &ApiError) -> worker::Result<Response> {
         _ => {}
     }
     Ok(response)
-}
-
-/// Runtime and binding failures carry detail that belongs in the log only.
-pub trait OrInternal<T> {
-    fn or_internal(self, context: &str) -> Result<T, ApiError>;
-}
-
-impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
-    fn or_internal(self, context: &str) -> Result<T, ApiError> {
-        self.map_err(|e| ApiError::Internal(format!("{context}: {e}")))
-    }
 }
 
 /// How a Durable Object answers the Worker: its result, or its error in the contract's

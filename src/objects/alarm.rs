@@ -5,8 +5,7 @@
 //! two seconds.
 
 use crate::domain::flush::must_arm;
-use crate::error::{ApiError, ApiResult};
-use crate::http::respond::OrInternal;
+use crate::error::{ApiError, ApiResult, OrInternal};
 use std::cell::Cell;
 use worker::js_sys;
 use worker::wasm_bindgen::JsValue;

@@ -3,8 +3,7 @@
 //! and are committed (and the response released) by the runtime's output gate.
 
 use crate::domain::counter::{CounterMeta, CounterState, Mutation};
-use crate::error::ApiResult;
-use crate::http::respond::OrInternal;
+use crate::error::{ApiResult, OrInternal};
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 

@@ -23,9 +23,9 @@ use crate::domain::page::PageState;
 use crate::domain::uniques::{DayUniques, Seen};
 use crate::domain::views::TenantSettings;
 use crate::domain::visit::{day_of, parse_visitor_hash, VisitRow, DAY_MS};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::log;
-use crate::http::respond::{self, with_budget, OrInternal};
+use crate::http::respond::{self, with_budget};
 use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
 use crate::objects::page_protocol::{

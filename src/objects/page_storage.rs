@@ -8,8 +8,7 @@ use crate::domain::page::PageState;
 use crate::domain::uniques::{DayUniques, Sketch};
 use crate::domain::views::TenantSettings;
 use crate::domain::visit::{rows_json, VisitRow};
-use crate::error::ApiResult;
-use crate::http::respond::OrInternal;
+use crate::error::{ApiResult, OrInternal};
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 

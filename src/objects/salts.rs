@@ -6,8 +6,8 @@
 
 use crate::domain::crypto::hex;
 use crate::domain::visit::{day_of, DAY_MS};
-use crate::error::{ApiError, ApiResult};
-use crate::http::respond::{self, OrInternal};
+use crate::error::{ApiError, ApiResult, OrInternal};
+use crate::http::respond;
 use crate::platform::{now_ms, random_bytes};
 use serde::Deserialize;
 use std::cell::RefCell;

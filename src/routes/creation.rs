@@ -4,8 +4,7 @@
 //! key, and the loser replays the winner's answer.
 
 use crate::domain::idempotency::{replay_of, IdempotencyKey, Replay};
-use crate::error::{ApiError, ApiResult};
-use crate::http::respond::OrInternal;
+use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::store::idempotency::{self, Answer};
 use crate::store::{violation, Violation};
 use worker::{D1Database, D1PreparedStatement};

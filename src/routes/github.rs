@@ -9,11 +9,11 @@ use crate::domain::github::proxy_rules::{proxy_target, Refusal};
 use crate::domain::github::ranking::{parse_top_n, rank, ViewField};
 use crate::domain::github::CachedPath;
 use crate::domain::page::percent_encode;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::github::cache;
 use crate::github::fetcher::Served;
 use crate::http::context::Ctx;
-use crate::http::respond::{self, OrInternal};
+use crate::http::respond;
 use crate::platform::{get_unfollowed, now_ms};
 use worker::{Headers, Response};
 

@@ -9,9 +9,9 @@ pub mod migration;
 pub mod pages;
 pub mod tenants;
 
-use crate::error::ApiResult;
+use crate::error::{ApiResult, OrInternal};
 use crate::http::context::Ctx;
-use crate::http::respond::{self, OrInternal};
+use crate::http::respond;
 use crate::http::router::Route;
 use worker::Response;
 

@@ -2,8 +2,7 @@
 
 use crate::domain::counter::{CounterMeta, CounterState};
 use crate::domain::ids::{CounterId, TenantId};
-use crate::error::ApiResult;
-use crate::http::respond::OrInternal;
+use crate::error::{ApiResult, OrInternal};
 use crate::store::int;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;

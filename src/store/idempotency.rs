@@ -3,8 +3,7 @@
 //! so an answer is remembered exactly when its effect happened.
 
 use crate::domain::idempotency::{IdempotencyKey, RETENTION_MS};
-use crate::error::ApiResult;
-use crate::http::respond::OrInternal;
+use crate::error::{ApiResult, OrInternal};
 use crate::store::int;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement};

@@ -3,8 +3,7 @@
 use crate::domain::ids::TenantId;
 use crate::domain::input::TenantChanges;
 use crate::domain::views::{Tenant, TenantSettings};
-use crate::error::ApiResult;
-use crate::http::respond::OrInternal;
+use crate::error::{ApiResult, OrInternal};
 use crate::store::int;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
