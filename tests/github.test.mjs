@@ -86,7 +86,7 @@ describe("refresh", () => {
     assert.equal(org.login, ORG);
     assert.equal(org.billing_email, undefined);
     assert.equal(org.total_private_repos, undefined);
-    assert.equal((await svc.request("GET", "/view/top/1/stars")).json[0][0] === `${ORG}/secret-plans`, false);
+    assert.notEqual((await svc.request("GET", "/view/top/1/stars")).json[0][0], `${ORG}/secret-plans`, "its 999 stars would rank first");
   });
 
   test("a list that grew by a page is noticed at the next refresh", async () => {

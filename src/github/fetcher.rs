@@ -10,11 +10,11 @@ use crate::domain::github::allowance::DailyAllowance;
 use crate::domain::github::answers::{
     cacheable, copy_stands_in, is_json, marks_private, may_serve_stale, private_scopes, public_view,
 };
-use crate::domain::github::proxy_rules::{proxy_target, Refusal, Target};
+use crate::domain::github::proxy_rules::{proxy_target, Target};
 use crate::domain::github::CachedPath;
 use crate::error::{ApiError, OrInternal};
-use crate::github::cache::{self, Entry, EntryMeta, ProxyMeta};
-use crate::github::refresh::{confirm, store_entry};
+use crate::github::cache::{self, Entry, ProxyMeta};
+use crate::github::refresh::{confirm, keep_fetched, Refreshed};
 use crate::github::single_flight::SingleFlight;
 use crate::github::upstream::{self, fetch_cached, Answer, Fetched};
 use crate::http::log;
@@ -148,10 +148,7 @@ impl DurableObject for GitHubFetcher {
                 Some((p, q)) => (p, Some(q)),
                 None => (target.as_str(), None),
             };
-            let target = proxy_target(path, query).map_err(|refusal| match refusal {
-                Refusal::NotProxied => ApiError::NotFound,
-                Refusal::Invalid(why) => ApiError::InvalidParameter(why.into()),
-            })?;
+            let target = proxy_target(path, query)?;
             let key = target.upstream.clone();
             let cache_ms = github.proxy_cache_seconds * 1000;
             if let Some(held) = self.held(&key, cache_ms) {
@@ -242,20 +239,9 @@ async fn refreshed_copy(
             Ok(Served::copy(entry, "HIT", now_ms()))
         }
         Ok(Fetched::Fresh { body, etags }) => {
-            let fresh = Entry {
-                body,
-                meta: EntryMeta {
-                    fetched_ms: now_ms(),
-                    etags: cache::storable_etags(etags),
-                },
-            };
-            if existing
-                .as_ref()
-                .is_some_and(|e| e.body == fresh.body && e.meta.etags == fresh.meta.etags)
-            {
+            let (fresh, kept) = keep_fetched(&kv, &path, existing.as_ref(), body, etags).await;
+            if kept == Refreshed::Confirmed {
                 confirm(&kv, &path).await;
-            } else {
-                store_entry(&kv, &path, &fresh).await;
             }
             Ok(Served::copy(fresh, "MISS", now_ms()))
         }

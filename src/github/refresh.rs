@@ -71,24 +71,9 @@ pub async fn refresh_path(
     match fetch_cached(config, path, &etags).await {
         Ok(Fetched::NotModified) => Ok(Refreshed::Confirmed),
         Ok(Fetched::Fresh { body, etags }) => {
-            // ETags that do not fit KV's metadata are not kept: comparing what would be
-            // kept, a long list fetched whole every run is still written only on change.
-            let etags = cache::storable_etags(etags);
-            let same = existing
-                .as_ref()
-                .is_some_and(|e| e.body == body && e.meta.etags == etags);
-            if same {
-                return Ok(Refreshed::Confirmed);
-            }
-            let entry = Entry {
-                body,
-                meta: EntryMeta {
-                    fetched_ms: now_ms(),
-                    etags,
-                },
-            };
-            store_entry(kv, path, &entry).await;
-            Ok(Refreshed::Changed)
+            Ok(keep_fetched(kv, path, existing.as_ref(), body, etags)
+                .await
+                .1)
         }
         Ok(Fetched::Definitive(answer)) => Err(ApiError::Internal(format!(
             "GitHub answered {}",
@@ -96,6 +81,32 @@ pub async fn refresh_path(
         ))),
         Err(failure) => Err(ApiError::Internal(format!("upstream: {failure:?}"))),
     }
+}
+
+/// A path as just fetched, written (with its views) only when it differs from the copy
+/// KV holds. ETags that do not fit KV's metadata are not kept: comparing what would be
+/// kept, a long list fetched whole every run is still written only on change.
+pub async fn keep_fetched(
+    kv: &cache::Kv,
+    path: &CachedPath,
+    existing: Option<&Entry>,
+    body: String,
+    etags: Vec<String>,
+) -> (Entry, Refreshed) {
+    let fetched = Entry {
+        body,
+        meta: EntryMeta {
+            fetched_ms: now_ms(),
+            etags: cache::storable_etags(etags),
+        },
+    };
+    let same =
+        existing.is_some_and(|e| e.body == fetched.body && e.meta.etags == fetched.meta.etags);
+    if same {
+        return (fetched, Refreshed::Confirmed);
+    }
+    store_entry(kv, path, &fetched).await;
+    (fetched, Refreshed::Changed)
 }
 
 /// Writes a cached path and, for a repository list, the views built from it. A failed

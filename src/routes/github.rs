@@ -5,7 +5,7 @@
 
 use crate::config::GitHubConfig;
 use crate::domain::github::answers::rebase_link;
-use crate::domain::github::proxy_rules::{proxy_target, Refusal};
+use crate::domain::github::proxy_rules::proxy_target;
 use crate::domain::github::ranking::{parse_top_n, rank, ViewField};
 use crate::domain::github::CachedPath;
 use crate::domain::page::percent_encode;
@@ -76,10 +76,7 @@ async fn fresh_copy(
 /// Any other path the rules allow: the KV copy, else the target's fetcher object (one
 /// upstream request for all concurrent misses).
 async fn proxy(ctx: &Ctx<'_>, path: &str) -> ApiResult<Response> {
-    let target = proxy_target(path, ctx.query.as_deref()).map_err(|refusal| match refusal {
-        Refusal::NotProxied => ApiError::NotFound,
-        Refusal::Invalid(why) => ApiError::InvalidParameter(why.into()),
-    })?;
+    let target = proxy_target(path, ctx.query.as_deref())?;
     let kv = cache::store(ctx.env)?;
     let upstream = target.upstream;
     if let Some((meta, body)) = cache::proxy_get(&kv, &cache::proxy_key(&upstream)).await {

@@ -8,6 +8,7 @@
 //! variants of public endpoints that show private events to the token's own user.
 
 use crate::domain::page::{percent_decode, percent_encode};
+use crate::error::ApiError;
 
 /// Longest path and query the proxy forwards (GitHub's own URLs are far shorter).
 pub const MAX_TARGET_BYTES: usize = 2_048;
@@ -18,6 +19,15 @@ pub enum Refusal {
     NotProxied,
     /// Malformed or too long: the client sees 400 with this reason.
     Invalid(&'static str),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        match refusal {
+            Refusal::NotProxied => ApiError::NotFound,
+            Refusal::Invalid(why) => ApiError::InvalidParameter(why.into()),
+        }
+    }
 }
 
 /// What the proxy may ask GitHub for, in the form it asks.
