@@ -34,6 +34,12 @@ pub struct Config {
     pub retention_run_seconds: u64,
     /// Visit rows older than this are deleted by the scheduled cleanup.
     pub visit_retention_days: u64,
+    /// Counter operations older than this are folded into a baseline
+    /// (`OPERATION_RETENTION_DAYS`, at least 2: keys replay for 48 hours).
+    pub operation_retention_days: u64,
+    /// Added to the clock that decides which operations are past their retention, so
+    /// tests can age a ledger (`EDGECOUNT_CLOCK_SKEW_MS`; never set in production).
+    pub clock_skew_ms: i64,
     /// The tenant the migration routes act on (`DEFAULT_TENANT_LABEL`).
     pub default_tenant_label: String,
     pub github: GitHubConfig,
@@ -107,6 +113,11 @@ impl GitHubConfig {
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 2_000;
 
 impl Config {
+    /// The key that signs pagination cursors, derived from the administrator secret.
+    pub fn cursor_key(&self) -> crate::domain::cursor::CursorKey {
+        crate::domain::cursor::CursorKey::derive(self.admin_api_key.as_deref().unwrap_or(""))
+    }
+
     /// The budget a client spends: image proxies share the proxy budget.
     pub fn budget_for(&self, client: &ClientKey) -> RatePolicy {
         if client.is_proxy() {
@@ -167,6 +178,18 @@ impl Config {
             visit_retention_days: match number("VISIT_RETENTION_DAYS", 400, 36_500)? {
                 0 => return Err("VISIT_RETENTION_DAYS must be at least 1".into()),
                 days => days,
+            },
+            operation_retention_days: match number("OPERATION_RETENTION_DAYS", 400, 36_500)? {
+                d if d < crate::domain::ledger::MIN_RETENTION_DAYS => {
+                    return Err("OPERATION_RETENTION_DAYS must be at least 2".into())
+                }
+                days => days,
+            },
+            clock_skew_ms: match lookup("EDGECOUNT_CLOCK_SKEW_MS").as_deref().map(str::trim) {
+                None | Some("") => 0,
+                Some(v) => v.parse().map_err(|_| {
+                    format!("EDGECOUNT_CLOCK_SKEW_MS must be an integer, got {v:?}")
+                })?,
             },
             default_tenant_label: crate::domain::counter::check_label(
                 lookup("DEFAULT_TENANT_LABEL")
@@ -247,6 +270,25 @@ mod tests {
     }
 
     #[test]
+    fn operation_retention_keeps_keys_two_days() {
+        assert_eq!(
+            parse(&[("OPERATION_RETENTION_DAYS", "2")])
+                .unwrap()
+                .operation_retention_days,
+            2
+        );
+        assert!(parse(&[("OPERATION_RETENTION_DAYS", "1")]).is_err());
+        assert!(parse(&[("OPERATION_RETENTION_DAYS", "0")]).is_err());
+        assert_eq!(
+            parse(&[("EDGECOUNT_CLOCK_SKEW_MS", "-5")])
+                .unwrap()
+                .clock_skew_ms,
+            -5
+        );
+        assert!(parse(&[("EDGECOUNT_CLOCK_SKEW_MS", "soon")]).is_err());
+    }
+
+    #[test]
     fn defaults() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.admin_api_key, None);
@@ -274,6 +316,8 @@ mod tests {
         assert_eq!(c.retention_run_seconds, 600);
         assert_eq!(c.fault, None);
         assert_eq!(c.visit_retention_days, 400);
+        assert_eq!(c.operation_retention_days, 400);
+        assert_eq!(c.clock_skew_ms, 0);
         assert_eq!(c.default_tenant_label, "default");
         assert!(!c.github.enabled());
         assert_eq!(c.github.api_url, "https://api.github.com");

@@ -11,6 +11,7 @@ pub enum ApiError {
     CounterNotFound,
     CounterLabelExists,
     PageNotFound,
+    CredentialNotFound,
     PageLimitReached {
         limit: u64,
     },
@@ -54,7 +55,7 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         use ApiError::*;
         match self {
-            TenantNotFound | CounterNotFound | PageNotFound | NotFound => 404,
+            TenantNotFound | CounterNotFound | PageNotFound | CredentialNotFound | NotFound => 404,
             TenantLabelExists | CounterLabelExists | IdempotencyKeyReused => 409,
             RateLimitExceeded { .. } => 429,
             Unauthorized => 401,
@@ -84,6 +85,7 @@ impl ApiError {
             CounterNotFound => "COUNTER_NOT_FOUND",
             CounterLabelExists => "COUNTER_LABEL_EXISTS",
             PageNotFound => "PAGE_NOT_FOUND",
+            CredentialNotFound => "CREDENTIAL_NOT_FOUND",
             PageLimitReached { .. } => "PAGE_LIMIT_REACHED",
             RateLimitExceeded { .. } => "RATE_LIMIT_EXCEEDED",
             Unauthorized => "UNAUTHORIZED",
@@ -115,6 +117,7 @@ impl ApiError {
             CounterNotFound => "Counter does not exist".into(),
             CounterLabelExists => "A counter with this label already exists in the tenant".into(),
             PageNotFound => "Page does not exist".into(),
+            CredentialNotFound => "Credential does not exist".into(),
             PageLimitReached { limit } => {
                 format!("The tenant has reached its limit of {limit} pages; no page was created")
             }
@@ -155,6 +158,31 @@ impl ApiError {
         }
     }
 
+    /// An error an object answered, read back from the contract's shape: the one place
+    /// that turns a code into a variant, so no caller matches on code strings. Errors
+    /// with details a caller acts on are the plain ones; anything else is internal.
+    pub fn from_answer(status: u16, body: &str) -> ApiError {
+        use ApiError::*;
+        let plain = [
+            TenantNotFound,
+            CounterNotFound,
+            PageNotFound,
+            CredentialNotFound,
+            CounterOverflow,
+            InvalidCursor,
+            IdempotencyKeyReused,
+            NotFound,
+        ];
+        let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+        let code = parsed
+            .as_ref()
+            .and_then(|v| v["errors"][0]["code"].as_str());
+        plain
+            .into_iter()
+            .find(|e| Some(e.code()) == code)
+            .unwrap_or_else(|| Internal(format!("an object answered {status}: {body}")))
+    }
+
     /// The contract's one error shape: `{"errors": [{"code", "message"}]}`.
     pub fn body(&self) -> String {
         serde_json::json!({"errors": [{"code": self.code(), "message": self.message()}]})
@@ -187,6 +215,22 @@ impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_answers_read_back_into_their_variant() {
+        for e in [
+            ApiError::TenantNotFound,
+            ApiError::CounterNotFound,
+            ApiError::CounterOverflow,
+            ApiError::InvalidCursor,
+        ] {
+            assert_eq!(ApiError::from_answer(e.status(), &e.body()), e);
+        }
+        assert!(matches!(
+            ApiError::from_answer(500, "oops"),
+            ApiError::Internal(detail) if detail.contains("500")
+        ));
+    }
 
     #[test]
     fn body_has_the_contract_shape() {

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod objects;
 pub mod platform;
 pub mod routes;
+pub mod rows;
 pub mod shared_result;
 pub mod store;
 

@@ -4,9 +4,9 @@
 //! (`bot_patterns`, generated), which the edge matches with the runtime's own regular
 //! expressions — plus the AI agents below; the class is all a visit row keeps.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentClass {
     Browser,
@@ -73,6 +73,17 @@ impl AgentClass {
         } else {
             AgentClass::Other
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<AgentClass> {
+        [
+            AgentClass::Browser,
+            AgentClass::Bot,
+            AgentClass::Proxy,
+            AgentClass::Other,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == name)
     }
 
     pub fn as_str(self) -> &'static str {

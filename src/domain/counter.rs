@@ -3,7 +3,8 @@
 //! changes a value.
 
 use crate::error::{ApiError, ApiResult};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 /// The largest integer a JavaScript number holds exactly; values stay within ±this.
 pub const MAX_SAFE: i64 = 9_007_199_254_740_991;
@@ -40,7 +41,7 @@ impl Delta {
 }
 
 /// What a counter is, fixed at creation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CounterMeta {
     pub counter_id: String,
     pub tenant_id: String,
@@ -51,7 +52,7 @@ pub struct CounterMeta {
 
 /// What changes: the value, a version that grows with every mutation (D1 keeps the
 /// version it last saw, which makes flushes idempotent), and when it last changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CounterState {
     pub value: i64,
     pub version: u64,
@@ -59,12 +60,38 @@ pub struct CounterState {
 }
 
 /// The result of one accepted mutation, as the client sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mutation {
     pub operation_id: String,
     pub delta: i64,
     pub value: i64,
     pub updated_ms: u64,
+}
+
+impl CounterMeta {
+    /// Reads what `serde_json::to_string` wrote (stored in the object, and sent to it).
+    pub fn from_json(v: &Value) -> Option<CounterMeta> {
+        Some(CounterMeta {
+            counter_id: v.get("counter_id")?.as_str()?.to_string(),
+            tenant_id: v.get("tenant_id")?.as_str()?.to_string(),
+            label: match v.get("label")? {
+                Value::Null => None,
+                l => Some(l.as_str()?.to_string()),
+            },
+            max_delta: v.get("max_delta")?.as_i64()?,
+            created_ms: v.get("created_ms")?.as_u64()?,
+        })
+    }
+}
+
+impl CounterState {
+    pub fn from_json(v: &Value) -> Option<CounterState> {
+        Some(CounterState {
+            value: v.get("value")?.as_i64()?,
+            version: v.get("version")?.as_u64()?,
+            updated_ms: v.get("updated_ms")?.as_u64()?,
+        })
+    }
 }
 
 pub fn check_value(value: i64) -> ApiResult<i64> {
@@ -229,15 +256,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(json, r#"{"value":-3,"version":9,"updated_ms":12}"#);
-        let m = Mutation {
-            operation_id: "op".into(),
-            delta: 2,
-            value: 5,
-            updated_ms: 7,
-        };
-        assert_eq!(
-            serde_json::to_string(&m).unwrap(),
-            r#"{"operation_id":"op","delta":2,"value":5,"updated_ms":7}"#
-        );
+        let back = CounterState::from_json(&serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(back.value, -3);
+        for label in [None, Some("likes".to_string())] {
+            let mut m = meta(5);
+            m.label = label;
+            let json = serde_json::to_value(&m).unwrap();
+            assert_eq!(CounterMeta::from_json(&json), Some(m));
+        }
     }
 }

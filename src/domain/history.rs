@@ -4,7 +4,7 @@
 use crate::domain::time::{parse_rfc3339, rfc3339};
 use crate::domain::visit::DAY_MS;
 use crate::error::{ApiError, ApiResult};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub const DEFAULT_DAYS: u64 = 30;
 pub const MAX_BUCKETS: u64 = 2_000;
@@ -82,7 +82,7 @@ impl HistoryRange {
 }
 
 /// Counted visits and first visits of the day in one bucket, as the store finds them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bucket {
     pub start: u64,
     pub visits: u64,

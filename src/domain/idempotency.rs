@@ -22,6 +22,10 @@ impl IdempotencyKey {
             .map(|u| Some(IdempotencyKey(u)))
             .map_err(|_| ApiError::InvalidIdempotencyKey)
     }
+
+    pub fn as_uuid(&self) -> &uuid::Uuid {
+        &self.0
+    }
 }
 
 impl std::fmt::Display for IdempotencyKey {

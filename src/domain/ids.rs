@@ -47,6 +47,7 @@ macro_rules! uuid_id {
 uuid_id!(TenantId, "tenant_id");
 uuid_id!(CounterId, "counter_id");
 uuid_id!(OperationId, "operation_id");
+uuid_id!(CredentialId, "credential_id");
 
 /// A UUIDv7 from an injected clock and randomness, so ids are testable without either.
 pub fn uuid_v7(unix_ms: u64, random: [u8; 10]) -> Uuid {

@@ -2,6 +2,7 @@
 //! that parses but says the wrong thing (unknown fields, wrong types, out-of-range
 //! numbers) is INVALID_PARAMETER or COUNTER_OVERFLOW, naming the field.
 
+use crate::domain::access::{Scope, Scopes};
 use crate::domain::counter::{check_label, check_value, DEFAULT_MAX_DELTA, MAX_SAFE};
 use crate::domain::views::TenantSettings;
 use crate::error::{ApiError, ApiResult};
@@ -117,6 +118,48 @@ impl NewValue {
     }
 }
 
+/// `POST …/credentials`: the scopes (tenant keys only) and an optional expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCredential {
+    pub scopes: Scopes,
+    pub expires_ms: Option<u64>,
+}
+
+impl NewCredential {
+    /// A tenant key's request: unknown scopes and a past expiry are refused; no scopes
+    /// given means the default ones.
+    pub fn parse(body: &[u8], now_ms: u64) -> ApiResult<Self> {
+        let fields = Fields::parse(body, &["scopes", "expires_at"])?;
+        let invalid = || {
+            let names: Vec<_> = Scope::ALL.iter().map(|s| s.name()).collect();
+            ApiError::InvalidParameter(format!("scopes must be a list of: {}", names.join(", ")))
+        };
+        let scopes = match fields.get("scopes") {
+            None => Scopes::DEFAULT,
+            Some(Value::Array(items)) if items.len() <= Scope::ALL.len() * 2 => Scopes::of(
+                &items
+                    .iter()
+                    .map(|v| v.as_str().and_then(Scope::parse).ok_or_else(invalid))
+                    .collect::<ApiResult<Vec<_>>>()?,
+            ),
+            Some(_) => return Err(invalid()),
+        };
+        Ok(NewCredential {
+            scopes,
+            expires_ms: fields.expiry("expires_at", now_ms)?,
+        })
+    }
+
+    /// A managed administrator key's request: an expiry only.
+    pub fn parse_admin(body: &[u8], now_ms: u64) -> ApiResult<Self> {
+        let fields = Fields::parse(body, &["expires_at"])?;
+        Ok(NewCredential {
+            scopes: Scopes::default(),
+            expires_ms: fields.expiry("expires_at", now_ms)?,
+        })
+    }
+}
+
 fn missing(field: &str) -> ApiError {
     ApiError::InvalidParameter(format!("{field} is required"))
 }
@@ -168,6 +211,19 @@ impl Fields {
                 .collect::<ApiResult<Vec<_>>>()
                 .map(|list| Some(Some(list))),
             Some(_) => Err(invalid()),
+        }
+    }
+
+    /// An RFC 3339 time in the future.
+    fn expiry(&self, field: &str, now_ms: u64) -> ApiResult<Option<u64>> {
+        let Some(raw) = self.string(field)? else {
+            return Ok(None);
+        };
+        match crate::domain::time::parse_rfc3339(raw) {
+            Some(at) if at > now_ms => Ok(Some(at)),
+            _ => Err(ApiError::InvalidParameter(format!(
+                "{field} must be an RFC 3339 time in the future"
+            ))),
         }
     }
 
@@ -225,6 +281,44 @@ mod tests {
 
     fn code<T: std::fmt::Debug>(r: ApiResult<T>) -> &'static str {
         r.unwrap_err().code()
+    }
+
+    #[test]
+    fn new_credentials() {
+        let now = 1_700_000_000_000;
+        let c = NewCredential::parse(b"", now).unwrap();
+        assert_eq!(c.scopes, Scopes::DEFAULT);
+        assert_eq!(c.expires_ms, None);
+        let c = NewCredential::parse(
+            br#"{"scopes":["counter:adjust","tenant:read"],"expires_at":"2030-01-01T00:00:00Z"}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            c.scopes,
+            Scopes::of(&[Scope::CounterAdjust, Scope::TenantRead])
+        );
+        assert_eq!(c.expires_ms, Some(1_893_456_000_000));
+        for bad in [
+            &br#"{"scopes":["counter:delete"]}"#[..],
+            br#"{"scopes":"counter:read"}"#,
+            br#"{"scopes":[1]}"#,
+            br#"{"expires_at":"2001-01-01T00:00:00Z"}"#,
+            br#"{"expires_at":"tomorrow"}"#,
+            br#"{"expires_at":5}"#,
+            br#"{"scope":["counter:read"]}"#,
+        ] {
+            assert_eq!(code(NewCredential::parse(bad, now)), "INVALID_PARAMETER");
+        }
+        assert_eq!(code(NewCredential::parse(b"{", now)), "INVALID_JSON");
+        assert_eq!(
+            code(NewCredential::parse_admin(br#"{"scopes":[]}"#, now)),
+            "INVALID_PARAMETER"
+        );
+        assert_eq!(
+            NewCredential::parse_admin(b"{}", now).unwrap().scopes,
+            Scopes::default()
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Pure domain rules. Nothing here imports `worker`: every rule runs under native
 //! `cargo test` in milliseconds, with time and randomness passed in as values.
 
+pub mod access;
 pub mod agent;
 pub mod auth;
 pub mod bot_patterns;
@@ -8,6 +9,7 @@ pub mod budget;
 pub mod client;
 pub mod cors;
 pub mod counter;
+pub mod credentials;
 pub mod crypto;
 pub mod cursor;
 pub mod flush;
@@ -16,6 +18,7 @@ pub mod history;
 pub mod idempotency;
 pub mod ids;
 pub mod input;
+pub mod ledger;
 pub mod page;
 pub mod time;
 pub mod uniques;

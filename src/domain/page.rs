@@ -2,7 +2,7 @@
 //! the path (so `/posts/hello` travels as `%2Fposts%2Fhello`).
 
 use crate::error::{ApiError, ApiResult};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub const MAX_PAGE_ID_BYTES: usize = 512;
 
@@ -41,7 +41,7 @@ impl PageId {
 
 /// A page as stored. `seq` numbers every visit (counted or not); D1 has seen visits up
 /// to `flushed_seq`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PageState {
     pub tenant_id: String,
     pub page_id: String,

@@ -3,7 +3,7 @@
 
 use crate::domain::counter::{CounterMeta, CounterState, Mutation};
 use crate::domain::time::rfc3339;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
@@ -18,7 +18,7 @@ pub struct Tenant {
 }
 
 /// What a tenant decides about its pages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TenantSettings {
     /// A page's first visit creates it.
     pub page_auto_create: bool,
@@ -26,6 +26,18 @@ pub struct TenantSettings {
     pub count_bots: bool,
     /// A visit from a browser that sends `DNT: 1` is neither counted nor logged.
     pub respect_dnt: bool,
+}
+
+impl TenantSettings {
+    /// Reads what `serde_json::to_string` wrote.
+    pub fn from_json(v: &serde_json::Value) -> Option<TenantSettings> {
+        let flag = |name| v.get(name).and_then(serde_json::Value::as_bool);
+        Some(TenantSettings {
+            page_auto_create: flag("page_auto_create")?,
+            count_bots: flag("count_bots")?,
+            respect_dnt: flag("respect_dnt")?,
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -181,6 +193,18 @@ mod tests {
             counter_page_json(&[], None),
             r#"{"counters":[],"next_cursor":null}"#
         );
+    }
+
+    #[test]
+    fn settings_round_trip() {
+        let s = TenantSettings {
+            page_auto_create: true,
+            count_bots: false,
+            respect_dnt: true,
+        };
+        let json = serde_json::to_value(s).unwrap();
+        assert_eq!(TenantSettings::from_json(&json), Some(s));
+        assert_eq!(TenantSettings::from_json(&serde_json::json!({})), None);
     }
 
     #[test]

@@ -3,12 +3,12 @@
 //! useless once the day's salt is gone. Never the IP or the user agent itself.
 
 use crate::domain::crypto::hmac_sha256;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub const DAY_MS: u64 = 86_400_000;
 
 /// One visit, as the log keeps it: no IP, no user agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VisitRow {
     pub seq: u64,
     pub ts: u64,

@@ -9,7 +9,7 @@ use crate::domain::crypto::{hex, sha256};
 use crate::domain::github::ranking::ViewField;
 use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::log;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use worker::js_sys::{Function, Promise, Reflect, Uint8Array, JSON};
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -23,15 +23,32 @@ const METADATA_LIMIT: usize = 1_000;
 /// refresh that finds nothing new costs one write, not one per path.
 const CONFIRMED_KEY: &str = "gh:confirmed";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct EntryMeta {
     /// When this body was fetched.
     pub fetched_ms: u64,
-    #[serde(default)]
     pub etags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+impl EntryMeta {
+    /// Metadata as `put` wrote it; anything unreadable counts as fetched at 0 (stale).
+    fn from_json(v: &Value) -> EntryMeta {
+        EntryMeta {
+            fetched_ms: v.get("fetched_ms").and_then(Value::as_u64).unwrap_or(0),
+            etags: v
+                .get("etags")
+                .and_then(Value::as_array)
+                .map(|tags| {
+                    tags.iter()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub body: String,
     pub meta: EntryMeta,
@@ -70,11 +87,11 @@ pub fn store(env: &Env) -> ApiResult<Kv> {
 }
 
 pub async fn get(kv: &Kv, key: &str) -> Option<Entry> {
-    let read = kv.store.get(key).text_with_metadata::<EntryMeta>().await;
+    let read = kv.store.get(key).text_with_metadata::<Value>().await;
     match read {
         Ok((body, meta)) => body.map(|body| Entry {
             body,
-            meta: meta.unwrap_or_default(),
+            meta: meta.as_ref().map(EntryMeta::from_json).unwrap_or_default(),
         }),
         Err(e) => {
             log::failure("reading the GitHub cache", &e);

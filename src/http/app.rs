@@ -4,15 +4,16 @@
 //! the object they count, not here: the edge spends no object request on limits.
 
 use crate::config::{self, LogMode};
+use crate::domain::access::authorize;
 use crate::domain::agent::AgentClass;
-use crate::domain::auth::{is_admin, presented_key};
+use crate::domain::auth::presented_key;
 use crate::domain::client::ClientKey;
 use crate::error::{ApiError, ApiResult};
 use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::log::RequestLog;
 use crate::http::router::{github_proxy, path_and_query, resolve, Access, Method};
-use crate::http::{cors, respond, tenant_origins};
+use crate::http::{cors, principal, respond, tenant_origins};
 use crate::platform::{in_bot_list, new_uuid, now_ms};
 use crate::routes;
 use worker::{Env, Request, Response};
@@ -127,14 +128,24 @@ async fn serve(
 
     let mut agent = AgentClass::Other;
     let mut braked = false;
-    match matched.access {
-        Access::Admin => {
-            let (x_api_key, authorization) = (header("X-API-Key"), header("Authorization"));
-            let presented = presented_key(x_api_key.as_deref(), authorization.as_deref());
-            if !is_admin(presented, config.admin_api_key.as_deref()) {
-                return Err(ApiError::Unauthorized);
-            }
+    // One authorization step for every route: a presented key must verify (401 on any
+    // route otherwise), then the route's need decides (401 / 403).
+    let (x_api_key, authorization) = (header("X-API-Key"), header("Authorization"));
+    let presented = presented_key(x_api_key.as_deref(), authorization.as_deref());
+    let principal = match principal::resolve(env, &config, presented).await {
+        Err(ApiError::Unauthorized) => {
+            brake::refused(env, &client, now_ms()).await;
+            return Err(ApiError::Unauthorized);
         }
+        other => other?,
+    };
+    authorize(
+        &principal,
+        matched.access.need(),
+        matched.route.tenant().as_ref(),
+    )?;
+    match matched.access {
+        Access::Admin | Access::Scoped(_) => {}
         Access::Public => brake::check_read(env, &client).await?,
         Access::Counting | Access::Badge => {
             let asn = req.cf().and_then(|cf| cf.asn());
@@ -168,6 +179,7 @@ async fn serve(
         braked,
         refused: false,
         tenant_id: None,
+        principal,
     };
     let answer = routes::dispatch(&mut ctx, matched.route).await;
     *tenant_id = ctx.tenant_id.take();

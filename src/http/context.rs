@@ -2,9 +2,11 @@
 //! what it learns along the way for the log line.
 
 use crate::config::Config;
+use crate::domain::access::Principal;
 use crate::domain::agent::AgentClass;
 use crate::domain::client::ClientKey;
 use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::ledger::Actor;
 use crate::domain::visit::{client_hash, day_of};
 use crate::error::{ApiError, ApiResult};
 use std::rc::Rc;
@@ -31,9 +33,16 @@ pub struct Ctx<'a> {
     pub refused: bool,
     /// Set by handlers once the tenant is known, for the request log.
     pub tenant_id: Option<String>,
+    /// Who is calling, verified.
+    pub principal: Principal,
 }
 
 impl Ctx<'_> {
+    /// Whom this request's changes are attributed to.
+    pub fn actor(&self) -> Actor {
+        self.principal.actor()
+    }
+
     pub fn header(&self, name: &str) -> Option<String> {
         self.req.headers().get(name).ok().flatten()
     }

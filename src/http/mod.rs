@@ -10,6 +10,7 @@ pub mod log;
 /// (`public/openapi.json`), so it costs the Worker's bundle nothing.
 #[cfg(test)]
 pub mod openapi;
+pub mod principal;
 pub mod respond;
 pub mod router;
 pub mod tenant_origins;

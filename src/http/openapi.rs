@@ -13,6 +13,8 @@ use serde_json::{json, Map, Value};
 pub enum Auth {
     Public,
     Admin,
+    /// An administrator key, or a tenant key with this scope.
+    Scope(&'static str),
 }
 
 /// One documented operation. Query parameters are `name: description`.
@@ -33,18 +35,29 @@ const JSON: &str = "application/json";
 
 macro_rules! op {
     ($method:literal $path:literal $id:literal $auth:ident, $summary:literal, query $query:expr, body $body:expr, ok $status:literal $schema:literal $ctype:expr) => {
+        op!(@ $method $path $id Auth::$auth, $summary, $query, $body, $status $schema $ctype)
+    };
+    ($method:literal $path:literal $id:literal scope $scope:literal, $summary:literal, query $query:expr, body $body:expr, ok $status:literal $schema:literal $ctype:expr) => {
+        op!(@ $method $path $id Auth::Scope($scope), $summary, $query, $body, $status $schema $ctype)
+    };
+    (@ $method:literal $path:literal $id:literal $auth:expr, $summary:literal, $query:expr, $body:expr, $status:literal $schema:literal $ctype:expr) => {
         Operation {
             method: $method,
             path: $path,
             id: $id,
             summary: $summary,
-            auth: Auth::$auth,
+            auth: $auth,
             query: $query,
             body: $body,
             ok: ($status, $schema, $ctype),
         }
     };
 }
+
+const PAGE: &[(&str, &str)] = &[
+    ("limit", "1..=100, default 50"),
+    ("cursor", "next_cursor of the previous page"),
+];
 
 pub const OPERATIONS: &[Operation] = &[
     op!("get" "/healthz" "health" Public, "Service health", query &[], body None, ok 200 "Health" JSON),
@@ -53,14 +66,14 @@ pub const OPERATIONS: &[Operation] = &[
     op!("post" "/tenants" "createTenant" Admin, "Create a tenant", query &[], body Some("NewTenant"), ok 201 "Tenant" JSON),
     op!("get" "/tenants/{tenant_id}" "getTenant" Public, "Read a tenant", query &[], body None, ok 200 "Tenant" JSON),
     op!("patch" "/tenants/{tenant_id}" "updateTenant" Admin, "Change a tenant's label or settings", query &[], body Some("TenantChanges"), ok 200 "Tenant" JSON),
-    op!("post" "/tenants/{tenant_id}" "createCounter" Admin, "Create a counter", query &[], body Some("NewCounter"), ok 201 "Counter" JSON),
-    op!("post" "/tenants/{tenant_id}/counters" "createCounterAlias" Admin, "Create a counter (alias)", query &[], body Some("NewCounter"), ok 201 "Counter" JSON),
-    op!("get" "/tenants/{tenant_id}/counters" "listCounters" Admin, "List a tenant's counters", query &[("limit", "1..=100, default 20"), ("cursor", "next_cursor of the previous page")], body None, ok 200 "CounterPage" JSON),
+    op!("post" "/tenants/{tenant_id}" "createCounter" scope "counter:create", "Create a counter", query &[], body Some("NewCounter"), ok 201 "Counter" JSON),
+    op!("post" "/tenants/{tenant_id}/counters" "createCounterAlias" scope "counter:create", "Create a counter (alias)", query &[], body Some("NewCounter"), ok 201 "Counter" JSON),
+    op!("get" "/tenants/{tenant_id}/counters" "listCounters" scope "counter:read", "List a tenant's counters", query &[("limit", "1..=100, default 20"), ("cursor", "next_cursor of the previous page")], body None, ok 200 "CounterPage" JSON),
     op!("get" "/tenants/{tenant_id}/{counter_id}" "getCounter" Public, "Read a counter", query &[], body None, ok 200 "Counter" JSON),
     op!("get" "/tenants/{tenant_id}/counters/{counter_id}" "getCounterAlias" Public, "Read a counter (alias)", query &[], body None, ok 200 "Counter" JSON),
     op!("post" "/tenants/{tenant_id}/{counter_id}/inc" "increment" Public, "Increment a counter (Idempotency-Key optional)", query &[("delta", "positive integer <= max_delta, default 1")], body None, ok 200 "Mutation" JSON),
     op!("post" "/tenants/{tenant_id}/counters/{counter_id}/inc" "incrementAlias" Public, "Increment a counter (alias)", query &[("delta", "positive integer <= max_delta, default 1")], body None, ok 200 "Mutation" JSON),
-    op!("post" "/tenants/{tenant_id}/counters/{counter_id}/set" "setValue" Admin, "Set a counter's value", query &[], body Some("NewValue"), ok 200 "Mutation" JSON),
+    op!("post" "/tenants/{tenant_id}/counters/{counter_id}/set" "setValue" scope "counter:adjust", "Set a counter's value", query &[], body Some("NewValue"), ok 200 "Mutation" JSON),
     op!("get" "/tenants/{tenant_id}/{counter_id}/badge.svg" "counterBadge" Public, "A counter's SVG badge", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: increment first")], body None, ok 200 "" "image/svg+xml"),
     op!("get" "/tenants/{tenant_id}/counters/{counter_id}/badge.svg" "counterBadgeAlias" Public, "A counter's SVG badge (alias)", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: increment first")], body None, ok 200 "" "image/svg+xml"),
     op!("post" "/tenants/{tenant_id}/pages/{page_id}/visit" "visit" Public, "Count a visit", query &[], body None, ok 200 "Visit" JSON),
@@ -77,6 +90,18 @@ pub const OPERATIONS: &[Operation] = &[
     op!("get" "/api/v1/visitor/getCounter" "visitorGetCounter" Public, "Migration: read web-counter", query &[], body None, ok 200 "" "text/plain"),
     op!("post" "/visit/{page_id}" "legacyVisit" Public, "Migration: count a visit", query &[], body None, ok 200 "LegacyVisit" JSON),
     op!("get" "/visits/{page_id}" "legacyVisits" Public, "Migration: read a page", query &[], body None, ok 200 "LegacyVisits" JSON),
+    op!("post" "/v2/tenants/{tenant_id}/counters/{counter_id}/inc" "v2Increment" scope "counter:increment", "Increment a counter (Idempotency-Key required)", query &[("delta", "positive integer <= max_delta, default 1")], body None, ok 200 "Mutation" JSON),
+    op!("post" "/v2/tenants/{tenant_id}/counters/{counter_id}/set" "v2Set" scope "counter:adjust", "Set a counter's value (Idempotency-Key required)", query &[], body Some("NewValue"), ok 200 "Mutation" JSON),
+    op!("get" "/v2/tenants/{tenant_id}/counters/{counter_id}" "v2GetCounter" scope "counter:read", "Read a counter", query &[], body None, ok 200 "Counter" JSON),
+    op!("get" "/v2/tenants/{tenant_id}/counters/{counter_id}/operations" "operations" scope "counter:history", "A counter's operations, newest first", query PAGE, body None, ok 200 "OperationPage" JSON),
+    op!("post" "/v2/tenants/{tenant_id}/credentials" "createCredential" Admin, "Issue a tenant key (shown once)", query &[], body Some("NewCredential"), ok 201 "IssuedCredential" JSON),
+    op!("get" "/v2/tenants/{tenant_id}/credentials" "listCredentials" Admin, "A tenant's keys, never their secrets", query &[], body None, ok 200 "CredentialList" JSON),
+    op!("post" "/v2/tenants/{tenant_id}/credentials/{credential_id}/rotate" "rotateCredential" Admin, "A new key with the same scopes and expiry; the old one stays valid until revoked", query &[], body None, ok 201 "IssuedCredential" JSON),
+    op!("post" "/v2/tenants/{tenant_id}/credentials/{credential_id}/revoke" "revokeCredential" Admin, "Revoke a key (everywhere within 60 s)", query &[], body None, ok 204 "" ""),
+    op!("post" "/v2/admin/credentials" "createCredentialAdmin" Admin, "Issue a managed administrator key (shown once)", query &[], body Some("NewAdminCredential"), ok 201 "IssuedCredential" JSON),
+    op!("post" "/v2/admin/credentials/{credential_id}/rotate" "rotateCredentialAdmin" Admin, "Rotate a managed administrator key", query &[], body None, ok 201 "IssuedCredential" JSON),
+    op!("post" "/v2/admin/credentials/{credential_id}/revoke" "revokeCredentialAdmin" Admin, "Revoke a managed administrator key", query &[], body None, ok 204 "" ""),
+    op!("get" "/v2/admin/reconcile" "reconcile" Admin, "Every counter's ledger against its value", query &[("limit", "1..=50, default 20"), ("cursor", "next_cursor of the previous page")], body None, ok 200 "Reconciliation" JSON),
     op!("get" "/view/top/{n}/{field}" "githubView" Public, "Top N repositories of an org by a field", query &[("org", "required when several orgs are configured")], body None, ok 200 "" JSON),
     op!("get" "/orgs/{org}" "githubPath" Public, "GitHub API paths: cached (/, /orgs/{org}, members, repos) or proxied (other GET paths the proxy allows; the token's own account and private areas are 404)", query &[], body None, ok 200 "" JSON),
 ];
@@ -109,6 +134,15 @@ pub fn operation_id(route: &Route) -> &'static str {
         Route::EmbedScript => "embedScript",
         Route::CounterBadge(..) => "counterBadge",
         Route::PageBadge(..) => "pageBadge",
+        Route::V2Increment(..) => "v2Increment",
+        Route::V2Set(..) => "v2Set",
+        Route::V2GetCounter(..) => "v2GetCounter",
+        Route::Operations(..) => "operations",
+        Route::CreateCredential(_) => "createCredential",
+        Route::ListCredentials(_) => "listCredentials",
+        Route::RotateCredential(..) => "rotateCredential",
+        Route::RevokeCredential(..) => "revokeCredential",
+        Route::Reconcile => "reconcile",
     }
 }
 
@@ -154,8 +188,19 @@ pub fn document() -> Value {
         if let Some(body) = op.body {
             operation["requestBody"] = json!({"required": true, "content": {JSON: {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
-        if op.auth == Auth::Admin {
-            operation["security"] = json!([{"apiKey": []}, {"bearer": []}]);
+        match op.auth {
+            Auth::Public => {}
+            Auth::Admin => {
+                operation["security"] = json!([{"apiKey": []}, {"bearer": []}]);
+                operation["description"] = json!("Needs an administrator key.");
+            }
+            Auth::Scope(scope) => {
+                operation["security"] = json!([{"apiKey": []}, {"bearer": []}]);
+                operation["description"] = json!(format!(
+                    "Needs an administrator key or a key of this tenant with the scope {scope}."
+                ));
+                operation["x-required-scope"] = json!(scope);
+            }
         }
         let entry = paths.entry(op.path).or_insert_with(|| json!({}));
         entry[op.method] = operation;
@@ -177,6 +222,7 @@ pub fn document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::access::{Need, Scope};
     use crate::http::router::{resolve, Method};
 
     const SAMPLE_UUID: &str = "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b";
@@ -188,6 +234,7 @@ mod tests {
             .replace("{n}", "3")
             .replace("{field}", "stars")
             .replace("{org}", "acme")
+            .replace("{credential_id}", "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6d")
     }
 
     /// Operations answered by static assets, never by the Worker.
@@ -215,6 +262,12 @@ mod tests {
                 .and_then(|r| r.select(method))
                 .unwrap_or_else(|e| panic!("{} {}: {e}", op.method, op.path));
             let documented_as = operation_id(&matched.route);
+            let need = match op.auth {
+                Auth::Public => Need::Nothing,
+                Auth::Admin => Need::Admin,
+                Auth::Scope(name) => Need::Scope(Scope::parse(name).unwrap()),
+            };
+            assert_eq!(matched.access.need(), need, "{} {}", op.method, op.path);
             // Aliases document themselves apart but route to the same operation.
             assert!(
                 op.id == documented_as || op.id.starts_with(documented_as),

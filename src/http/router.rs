@@ -1,7 +1,8 @@
 //! The routing table: which path and method is which operation, who may call it, and the
 //! 404 / 405 answers for everything else. Pure, so the whole table is tested natively.
 
-use crate::domain::ids::{CounterId, TenantId};
+use crate::domain::access::{Need, Scope};
+use crate::domain::ids::{CounterId, CredentialId, TenantId};
 use crate::domain::page::PageId;
 use crate::error::{ApiError, ApiResult};
 
@@ -16,13 +17,24 @@ pub enum Access {
     /// A badge: an image that always renders, whoever asks and however often; counting
     /// badges spend the budget of the object they count.
     Badge,
-    /// Needs the administrator key.
+    /// Needs an administrator key.
     Admin,
+    /// An administrator key, or a key of the path's tenant with this scope.
+    Scoped(Scope),
     /// Operational endpoints: neither limited nor authenticated.
     Open,
 }
 
 impl Access {
+    /// What the authorization step asks of the caller.
+    pub fn need(self) -> Need {
+        match self {
+            Access::Admin => Need::Admin,
+            Access::Scoped(scope) => Need::Scope(scope),
+            Access::Public | Access::Counting | Access::Badge | Access::Open => Need::Nothing,
+        }
+    }
+
     /// Callable from browsers on any site: CORS applies.
     pub fn is_public(self) -> bool {
         matches!(self, Access::Public | Access::Counting | Access::Badge)
@@ -55,6 +67,17 @@ pub enum Route {
     EmbedScript,
     CounterBadge(TenantId, CounterId),
     PageBadge(TenantId, PageId),
+    /// V2: keyed mutations, reads and the operation history.
+    V2Increment(TenantId, CounterId),
+    V2Set(TenantId, CounterId),
+    V2GetCounter(TenantId, CounterId),
+    Operations(TenantId, CounterId),
+    /// Credentials of a tenant, or (`None`) the managed administrator keys.
+    CreateCredential(Option<TenantId>),
+    ListCredentials(TenantId),
+    RotateCredential(Option<TenantId>, CredentialId),
+    RevokeCredential(Option<TenantId>, CredentialId),
+    Reconcile,
     /// A GitHub API path: cached from KV when the refresh keeps it, else proxied.
     GitHub,
     /// `/view/top/{N}/{field}`, raw: checked by the handler (the feature may be off).
@@ -77,7 +100,15 @@ impl Route {
             | Route::DeletePage(t, _)
             | Route::PageHistory(t, _)
             | Route::CounterBadge(t, _)
-            | Route::PageBadge(t, _) => Some(*t),
+            | Route::PageBadge(t, _)
+            | Route::V2Increment(t, _)
+            | Route::V2Set(t, _)
+            | Route::V2GetCounter(t, _)
+            | Route::Operations(t, _)
+            | Route::ListCredentials(t) => Some(*t),
+            Route::CreateCredential(t)
+            | Route::RotateCredential(t, _)
+            | Route::RevokeCredential(t, _) => *t,
             Route::Health
             | Route::CreateTenant
             | Route::LegacyCounterIncrement
@@ -89,7 +120,8 @@ impl Route {
             | Route::LegacyVisits(_)
             | Route::EmbedScript
             | Route::GitHub
-            | Route::GitHubView(..) => None,
+            | Route::GitHubView(..)
+            | Route::Reconcile => None,
         }
     }
 }
@@ -241,6 +273,7 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
     let tenant = |raw: &str| TenantId::parse(raw);
     let counter = |raw: &str| CounterId::parse(raw);
     let page = |raw: &str| PageId::from_segment(raw);
+    let credential = |raw: &str| CredentialId::parse(raw);
     Ok(match segments.as_slice() {
         ["healthz"] => Resource::at("/healthz").get(Route::Health, Open),
         ["healthcheck"] => Resource::at("/healthcheck").get(Route::Health, Open),
@@ -249,14 +282,14 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
             let t = tenant(t)?;
             Resource::at("/tenants/{tenant_id}")
                 .get(Route::GetTenant(t), Public)
-                .post(Route::CreateCounter(t), Admin)
+                .post(Route::CreateCounter(t), Scoped(Scope::CounterCreate))
                 .patch(Route::UpdateTenant(t), Admin)
         }
         ["tenants", t, "counters"] => {
             let t = tenant(t)?;
             Resource::at("/tenants/{tenant_id}/counters")
-                .get(Route::ListCounters(t), Admin)
-                .post(Route::CreateCounter(t), Admin)
+                .get(Route::ListCounters(t), Scoped(Scope::CounterRead))
+                .post(Route::CreateCounter(t), Scoped(Scope::CounterCreate))
         }
         ["embed.js"] => Resource::at("/embed.js").get(Route::EmbedScript, Open),
         ["tenants", t, "pages", p, "badge.svg"] => {
@@ -294,7 +327,55 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
         ["tenants", t, "counters", c, "set"] => {
             let (t, c) = (tenant(t)?, counter(c)?);
             Resource::at("/tenants/{tenant_id}/counters/{counter_id}/set")
-                .post(Route::SetValue(t, c), Admin)
+                .post(Route::SetValue(t, c), Scoped(Scope::CounterAdjust))
+        }
+        ["v2", "tenants", t, "counters", c, rest @ ..] => {
+            let (t, c) = (tenant(t)?, counter(c)?);
+            match rest {
+                [] => Resource::at("/v2/tenants/{tenant_id}/counters/{counter_id}")
+                    .get(Route::V2GetCounter(t, c), Scoped(Scope::CounterRead)),
+                ["inc"] => Resource::at("/v2/tenants/{tenant_id}/counters/{counter_id}/inc")
+                    .post(Route::V2Increment(t, c), Scoped(Scope::CounterIncrement)),
+                ["set"] => Resource::at("/v2/tenants/{tenant_id}/counters/{counter_id}/set")
+                    .post(Route::V2Set(t, c), Scoped(Scope::CounterAdjust)),
+                ["operations"] => {
+                    Resource::at("/v2/tenants/{tenant_id}/counters/{counter_id}/operations")
+                        .get(Route::Operations(t, c), Scoped(Scope::CounterHistory))
+                }
+                _ => return Err(ApiError::NotFound),
+            }
+        }
+        ["v2", "tenants", t, "credentials"] => {
+            let t = tenant(t)?;
+            Resource::at("/v2/tenants/{tenant_id}/credentials")
+                .get(Route::ListCredentials(t), Admin)
+                .post(Route::CreateCredential(Some(t)), Admin)
+        }
+        ["v2", "tenants", t, "credentials", id, "rotate"] => {
+            Resource::at("/v2/tenants/{tenant_id}/credentials/{credential_id}/rotate").post(
+                Route::RotateCredential(Some(tenant(t)?), credential(id)?),
+                Admin,
+            )
+        }
+        ["v2", "tenants", t, "credentials", id, "revoke"] => {
+            Resource::at("/v2/tenants/{tenant_id}/credentials/{credential_id}/revoke").post(
+                Route::RevokeCredential(Some(tenant(t)?), credential(id)?),
+                Admin,
+            )
+        }
+        ["v2", "admin", "credentials"] => {
+            Resource::at("/v2/admin/credentials").post(Route::CreateCredential(None), Admin)
+        }
+        ["v2", "admin", "credentials", id, "rotate"] => {
+            Resource::at("/v2/admin/credentials/{credential_id}/rotate")
+                .post(Route::RotateCredential(None, credential(id)?), Admin)
+        }
+        ["v2", "admin", "credentials", id, "revoke"] => {
+            Resource::at("/v2/admin/credentials/{credential_id}/revoke")
+                .post(Route::RevokeCredential(None, credential(id)?), Admin)
+        }
+        ["v2", "admin", "reconcile"] => {
+            Resource::at("/v2/admin/reconcile").get(Route::Reconcile, Admin)
         }
         ["api", "v1", "counter"] => Resource::at("/api/v1/counter")
             .get(Route::LegacyCounterRead, Public)
@@ -377,19 +458,19 @@ mod tests {
                 "POST",
                 format!("/tenants/{T}"),
                 Route::CreateCounter(t),
-                Access::Admin,
+                Access::Scoped(Scope::CounterCreate),
             ),
             (
                 "POST",
                 format!("/tenants/{T}/counters"),
                 Route::CreateCounter(t),
-                Access::Admin,
+                Access::Scoped(Scope::CounterCreate),
             ),
             (
                 "GET",
                 format!("/tenants/{T}/counters"),
                 Route::ListCounters(t),
-                Access::Admin,
+                Access::Scoped(Scope::CounterRead),
             ),
             (
                 "GET",
@@ -425,7 +506,7 @@ mod tests {
                 "POST",
                 format!("/tenants/{T}/counters/{C}/set"),
                 Route::SetValue(t, c),
-                Access::Admin,
+                Access::Scoped(Scope::CounterAdjust),
             ),
             ("GET", "/healthz".to_string(), Route::Health, Access::Open),
             (
@@ -440,6 +521,102 @@ mod tests {
             assert_eq!((m.route, m.access), (expected, access), "{method} {path}");
             assert!(!m.pattern.contains(T));
         }
+    }
+
+    #[test]
+    fn every_v2_route() {
+        let t = TenantId::parse(T).unwrap();
+        let c = CounterId::parse(C).unwrap();
+        const K: &str = "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6d";
+        let k = CredentialId::parse(K).unwrap();
+        let cases = [
+            (
+                "POST",
+                format!("/v2/tenants/{T}/counters/{C}/inc"),
+                Route::V2Increment(t, c),
+                Access::Scoped(Scope::CounterIncrement),
+            ),
+            (
+                "POST",
+                format!("/v2/tenants/{T}/counters/{C}/set"),
+                Route::V2Set(t, c),
+                Access::Scoped(Scope::CounterAdjust),
+            ),
+            (
+                "GET",
+                format!("/v2/tenants/{T}/counters/{C}"),
+                Route::V2GetCounter(t, c),
+                Access::Scoped(Scope::CounterRead),
+            ),
+            (
+                "GET",
+                format!("/v2/tenants/{T}/counters/{C}/operations"),
+                Route::Operations(t, c),
+                Access::Scoped(Scope::CounterHistory),
+            ),
+            (
+                "POST",
+                format!("/v2/tenants/{T}/credentials"),
+                Route::CreateCredential(Some(t)),
+                Access::Admin,
+            ),
+            (
+                "GET",
+                format!("/v2/tenants/{T}/credentials"),
+                Route::ListCredentials(t),
+                Access::Admin,
+            ),
+            (
+                "POST",
+                format!("/v2/tenants/{T}/credentials/{K}/rotate"),
+                Route::RotateCredential(Some(t), k),
+                Access::Admin,
+            ),
+            (
+                "POST",
+                format!("/v2/tenants/{T}/credentials/{K}/revoke"),
+                Route::RevokeCredential(Some(t), k),
+                Access::Admin,
+            ),
+            (
+                "POST",
+                "/v2/admin/credentials".to_string(),
+                Route::CreateCredential(None),
+                Access::Admin,
+            ),
+            (
+                "POST",
+                format!("/v2/admin/credentials/{K}/rotate"),
+                Route::RotateCredential(None, k),
+                Access::Admin,
+            ),
+            (
+                "POST",
+                format!("/v2/admin/credentials/{K}/revoke"),
+                Route::RevokeCredential(None, k),
+                Access::Admin,
+            ),
+            (
+                "GET",
+                "/v2/admin/reconcile".to_string(),
+                Route::Reconcile,
+                Access::Admin,
+            ),
+        ];
+        for (method, path, expected, access) in cases {
+            let m = route(method, &path).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+            assert_eq!((m.route, m.access), (expected, access), "{method} {path}");
+        }
+        assert_eq!(
+            route("GET", &format!("/v2/tenants/{T}/counters/{C}/nope")).unwrap_err(),
+            ApiError::NotFound
+        );
+        assert_eq!(
+            route("POST", "/v2/admin/credentials/nope/revoke")
+                .unwrap_err()
+                .code(),
+            "INVALID_UUID"
+        );
     }
 
     #[test]

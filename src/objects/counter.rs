@@ -16,8 +16,8 @@ use crate::config::{self, Fault};
 use crate::domain::budget::{Budgets, Decision};
 use crate::domain::counter::{CounterMeta, CounterState, Mutation};
 use crate::domain::flush::{self, FlushPlan};
-use crate::domain::idempotency::{replay_of, Replay, RETENTION_MS};
-use crate::domain::ids::OperationId;
+use crate::domain::ids::uuid_v7;
+use crate::domain::ledger::{self, replay_of, Operation, OperationKind};
 use crate::domain::views::{counter_json, mutation_json};
 use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::log;
@@ -30,16 +30,28 @@ use crate::objects::counter_storage::{CounterStorage, Pruned, StoredCounter};
 use crate::objects::transaction::atomically;
 use crate::platform::{now_ms, random_bytes};
 use crate::store;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-/// What the Worker hands a new object: the record it just wrote to D1.
-#[derive(Debug, Serialize, Deserialize)]
+/// What the Worker hands a new object: the record it just wrote to D1, and who made it
+/// (the creation's `actor_id`).
+#[derive(Debug, Serialize)]
 pub struct InitRecord {
     pub meta: CounterMeta,
     pub state: CounterState,
+    pub actor: Option<String>,
+}
+
+impl InitRecord {
+    fn from_json(v: &serde_json::Value) -> Option<InitRecord> {
+        Some(InitRecord {
+            meta: CounterMeta::from_json(v.get("meta")?)?,
+            state: CounterState::from_json(v.get("state")?)?,
+            actor: v.get("actor").and_then(|a| a.as_str()).map(str::to_string),
+        })
+    }
 }
 
 enum Slot {
@@ -50,13 +62,13 @@ enum Slot {
     Present(Box<Live>),
 }
 
-/// The counter in memory: the latest state, what storage holds, the idempotency answers
-/// waiting for the open batch's write, and its clients' budgets (memory only: an evicted
-/// object forgets them, in the clients' favour).
+/// The counter in memory: the latest state, what storage holds, the operations waiting
+/// for the open batch's write, and its clients' budgets (memory only: an evicted object
+/// forgets them, in the clients' favour).
 struct Live {
     stored: StoredCounter,
     persisted: CounterState,
-    pending_keys: Vec<(String, String, Mutation)>,
+    pending: Vec<Operation>,
     budgets: Budgets,
 }
 
@@ -65,7 +77,7 @@ impl Live {
         Live {
             persisted: stored.state,
             stored,
-            pending_keys: Vec::new(),
+            pending: Vec::new(),
             budgets: Budgets::default(),
         }
     }
@@ -138,9 +150,13 @@ impl CounterObject {
 
     async fn init(&self, req: &mut Request) -> ApiResult<Response> {
         let text = req.text().await.or_internal("reading an init record")?;
-        let record: InitRecord =
-            serde_json::from_str(&text).or_internal("decoding an init record")?;
-        self.adopt(&record.meta, &record.state)?;
+        let record = serde_json::from_str(&text)
+            .ok()
+            .as_ref()
+            .and_then(InitRecord::from_json)
+            .ok_or_else(|| ApiError::internal("an init record that does not parse"))?;
+        let actor = record.actor.as_deref().unwrap_or("admin");
+        self.adopt(&record.meta, &record.state, actor)?;
         respond::json(201, "{}").or_internal("answering init")
     }
 
@@ -153,12 +169,25 @@ impl CounterObject {
             };
             // A counter answers only under its own tenant; elsewhere it does not exist.
             let meta = &live.stored.meta;
-            if call.tenant().map(|t| t.to_string()).as_deref() != Some(&meta.tenant_id) {
+            let reconcile = call == CounterCall::Reconcile;
+            if !reconcile
+                && call.tenant().map(|t| t.to_string()).as_deref() != Some(&meta.tenant_id)
+            {
                 return Err(ApiError::CounterNotFound);
             }
             match call {
                 CounterCall::Read { .. } => Decided::Answer {
                     body: counter_json(meta, &live.stored.state),
+                    changed: false,
+                    budget: None,
+                },
+                CounterCall::History { limit, before, .. } => Decided::Answer {
+                    body: self.history(meta, limit, before)?,
+                    changed: false,
+                    budget: None,
+                },
+                CounterCall::Reconcile => Decided::Answer {
+                    body: self.reconcile(&meta.counter_id, live.persisted.value)?,
                     changed: false,
                     budget: None,
                 },
@@ -195,18 +224,16 @@ impl CounterObject {
     /// budget; an accepted change spends one.
     fn mutate(&self, live: &mut Live, call: &CounterCall) -> ApiResult<Decided> {
         let counter_id = &live.stored.meta.counter_id;
-        let keyed = call
-            .keyed()
-            .map(|(key, fingerprint)| (key.to_string(), fingerprint));
-        if let Some((key, fingerprint)) = &keyed {
-            let pending = live.pending_keys.iter().find(|(k, _, _)| k == key);
-            let stored = match pending {
-                Some((_, f, m)) => Some((f.clone(), m.clone())),
-                None => self.storage()?.answer_for(key)?,
+        let keyed = call.keyed();
+        if let Some((key, requested)) = &keyed {
+            let key = key.as_uuid();
+            let earlier = match live.pending.iter().find(|op| op.id == *key) {
+                Some(op) => Some(op.clone()),
+                None => self.storage()?.operation(key)?,
             };
-            if let Replay::Replay(earlier) = replay_of(stored, fingerprint)? {
+            if let Some(earlier) = replay_of(earlier, *requested)? {
                 return Ok(Decided::Answer {
-                    body: mutation_json(counter_id, &earlier, true),
+                    body: mutation_json(counter_id, &answer_of(&earlier), true),
                     changed: false,
                     budget: None,
                 });
@@ -214,12 +241,16 @@ impl CounterObject {
         }
         let now = now_ms();
         let state = &live.stored.state;
-        let next = match call {
-            CounterCall::Increment { delta, .. } => {
-                state.increment(&live.stored.meta, *delta, now)?
+        let (next, kind, actor) = match call {
+            CounterCall::Increment { delta, actor, .. } => (
+                state.increment(&live.stored.meta, *delta, now)?,
+                OperationKind::Increment,
+                actor,
+            ),
+            CounterCall::Set { value, actor, .. } => {
+                (state.set(*value, now)?, OperationKind::SetAdjustment, actor)
             }
-            CounterCall::Set { value, .. } => state.set(*value, now)?,
-            CounterCall::Read { .. } | CounterCall::Init => return Err(ApiError::NotFound),
+            _ => return Err(ApiError::NotFound),
         };
         let view = matches!(call, CounterCall::Increment { view: true, .. });
         let budget = match call.client() {
@@ -243,26 +274,76 @@ impl CounterObject {
             }
             None => None,
         };
-        let mutation = Mutation {
-            operation_id: OperationId::generate(now, random_bytes()?).to_string(),
+        let operation = Operation {
+            id: match &keyed {
+                Some((key, _)) => *key.as_uuid(),
+                None => uuid_v7(now, random_bytes()?),
+            },
+            kind,
             delta: next.value - state.value,
-            value: next.value,
-            updated_ms: next.updated_ms,
+            value_after: next.value,
+            actor: actor.id(),
+            created_ms: next.updated_ms,
+            // Set when the batch is written.
+            completed_ms: next.updated_ms,
+            metadata: None,
         };
         let body = if view {
             counter_json(&live.stored.meta, &next)
         } else {
-            mutation_json(counter_id, &mutation, false)
+            mutation_json(counter_id, &answer_of(&operation), false)
         };
-        if let Some((key, fingerprint)) = keyed {
-            live.pending_keys.push((key, fingerprint, mutation));
-        }
+        live.pending.push(operation);
         live.stored.state = next;
         Ok(Decided::Answer {
             body,
             changed: true,
             budget,
         })
+    }
+
+    /// A page of operations as the contract shows it, with the cursor to the next.
+    fn history(
+        &self,
+        meta: &CounterMeta,
+        limit: u32,
+        before: Option<uuid::Uuid>,
+    ) -> ApiResult<String> {
+        let mut ops = self
+            .storage()?
+            .page(before.as_ref(), limit + 1)?
+            .ok_or(ApiError::InvalidCursor)?;
+        let more = ops.len() > limit as usize;
+        ops.truncate(limit as usize);
+        let next = match (more, ops.last()) {
+            (true, Some(last)) => {
+                let scope = uuid::Uuid::try_parse(&meta.counter_id)
+                    .map_err(|_| ApiError::internal("a counter id that is not a UUID"))?;
+                let key = config::get(&self.env)?.cursor_key();
+                format!("\"{}\"", key.encode(&scope, &last.id))
+            }
+            _ => "null".into(),
+        };
+        let mut body = String::from(r#"{"operations":["#);
+        for (i, op) in ops.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            ledger::operation_json(&mut body, &meta.counter_id, op);
+        }
+        body.push_str(&format!(r#"],"next_cursor":{next}}}"#));
+        Ok(body)
+    }
+
+    /// What the operator's check reads: this counter's ledger against its value.
+    fn reconcile(&self, counter_id: &str, value: i64) -> ApiResult<String> {
+        let sums = self.storage()?.sums()?;
+        Ok(format!(
+            r#"{{"counter_id":"{counter_id}","value":{value},"sum_of_deltas":{},"operations":{},"ok":{}}}"#,
+            sums.sum_of_deltas,
+            sums.operations,
+            sums.reconciles(value)
+        ))
     }
 
     /// Joins the open write batch, or opens one and writes it after letting the requests
@@ -279,17 +360,20 @@ impl CounterObject {
         Ok(())
     }
 
-    /// Writes the latest state and the batch's idempotency answers in one transaction.
-    /// On failure nothing is stored and memory falls back to what storage holds, so no
-    /// member's change survives.
+    /// Writes the latest state and the batch's operations in one transaction. On failure
+    /// nothing is stored and memory falls back to what storage holds, so no member's
+    /// change survives.
     fn write_pending(&self) -> ApiResult<()> {
         let mut slot = self.counter.borrow_mut();
         let Slot::Present(live) = &mut *slot else {
             return Ok(());
         };
-        let keys = std::mem::take(&mut live.pending_keys);
+        let mut ops = std::mem::take(&mut live.pending);
         let state = live.stored.state;
         let now = now_ms();
+        for op in &mut ops {
+            op.completed_ms = now.max(op.created_ms);
+        }
         let fault = config::get(&self.env)?.fault == Some(Fault::BatchWrite);
         let written = self.storage().cloned().and_then(|storage| {
             atomically(&self.state.storage(), move || {
@@ -297,9 +381,7 @@ impl CounterObject {
                 if fault {
                     return Err(ApiError::internal("injected fault: batch write"));
                 }
-                keys.iter().try_for_each(|(key, fingerprint, m)| {
-                    storage.remember(key, fingerprint, m, now)
-                })
+                storage.append(&ops)
             })
         });
         match written {
@@ -324,7 +406,11 @@ impl CounterObject {
         if !matches!(*self.counter.borrow(), Slot::Unknown) {
             return Ok(());
         }
-        if let Some(counter) = self.storage()?.read()? {
+        let storage = self.storage()?;
+        if let Some(counter) = storage.read()? {
+            // A counter stored before it had a ledger starts one from its value.
+            let id = uuid_v7(now_ms(), random_bytes()?);
+            storage.ensure_root(OperationKind::Baseline, &id, "system")?;
             *self.counter.borrow_mut() = Slot::Present(Box::new(Live::new(counter)));
             return Ok(());
         }
@@ -335,7 +421,9 @@ impl CounterObject {
             return Ok(());
         }
         match found {
-            Some((meta, state)) => self.adopt(&meta, &state),
+            Some((meta, state, created_by)) => {
+                self.adopt(&meta, &state, created_by.as_deref().unwrap_or("anonymous"))
+            }
             None => {
                 *self.counter.borrow_mut() = Slot::Missing;
                 Ok(())
@@ -343,18 +431,21 @@ impl CounterObject {
         }
     }
 
-    fn adopt(&self, meta: &CounterMeta, state: &CounterState) -> ApiResult<()> {
+    /// Takes on a counter D1 holds, with its creation as the first operation.
+    fn adopt(&self, meta: &CounterMeta, state: &CounterState, actor: &str) -> ApiResult<()> {
         let storage = self.storage()?;
         storage.adopt(meta, state)?;
+        let id = uuid_v7(meta.created_ms, random_bytes()?);
+        storage.ensure_root(OperationKind::InitialValue, &id, actor)?;
         if let Some(counter) = storage.read()? {
             *self.counter.borrow_mut() = Slot::Present(Box::new(Live::new(counter)));
         }
         Ok(())
     }
 
-    /// The alarm's work: copy the value to D1 if D1 lacks it, prune expired idempotency
-    /// keys (a bounded number per alarm), and ask for the alarm again by whichever is
-    /// due first. A failed D1 write arms its own retry, because the platform drops an
+    /// The alarm's work: copy the value to D1 if D1 lacks it, fold operations past the
+    /// retention into the baseline (a bounded number per alarm), and ask for the alarm
+    /// again by whichever is due first. A failed D1 write arms its own retry, because the platform drops an
     /// alarm that keeps failing.
     async fn housekeeping(&self) -> ApiResult<()> {
         self.load().await?;
@@ -397,13 +488,29 @@ impl CounterObject {
         let behind = matches!(&*self.counter.borrow(),
             Slot::Present(c) if c.persisted.version > c.stored.flushed_version);
         let flush_due = retry_at.or(behind.then_some(now + config.flush_interval_ms));
-        let prune_due = match storage.prune_keys(now.saturating_sub(RETENTION_MS))? {
+        let retention_ms = config.operation_retention_days * 86_400_000;
+        let skewed = now.saturating_add_signed(config.clock_skew_ms);
+        let baseline_id = uuid_v7(now, random_bytes()?);
+        let prune_due = match storage.fold(skewed.saturating_sub(retention_ms), &baseline_id)? {
             Pruned::More => Some(now + 1_000),
-            Pruned::OldestLeft(oldest) => oldest.map(|at| at + RETENTION_MS),
+            // A day's slack gathers folding into fewer, larger steps.
+            Pruned::OldestLeft(oldest) => oldest.map(|at| {
+                (at + retention_ms + 86_400_000).saturating_add_signed(-config.clock_skew_ms)
+            }),
         };
         for due in [flush_due, prune_due].into_iter().flatten() {
             self.alarm.ensure_by(&self.state.storage(), due).await?;
         }
         flushed_now
+    }
+}
+
+/// The answer a mutation gave, rebuilt from its operation for a replay.
+fn answer_of(op: &Operation) -> Mutation {
+    Mutation {
+        operation_id: op.id.hyphenated().to_string(),
+        delta: op.delta,
+        value: op.value_after,
+        updated_ms: op.created_ms,
     }
 }

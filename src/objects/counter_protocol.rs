@@ -6,9 +6,11 @@
 
 use crate::domain::client::ClientKey;
 use crate::domain::counter::{check_value, Delta};
-use crate::domain::idempotency::{fingerprint, IdempotencyKey};
+use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::ids::TenantId;
+use crate::domain::ledger::{Actor, Requested};
 use crate::error::{ApiError, ApiResult};
+use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CounterCall {
@@ -26,19 +28,34 @@ pub enum CounterCall {
         /// Answer with the counter itself (label and value) instead of the mutation —
         /// also when the budget refuses the increment: a badge always shows the count.
         view: bool,
+        actor: Actor,
     },
     Set {
         tenant: TenantId,
         value: i64,
         key: Option<IdempotencyKey>,
+        actor: Actor,
     },
+    /// A page of the counter's operations, newest first, older than `before`.
+    History {
+        tenant: TenantId,
+        limit: u32,
+        before: Option<Uuid>,
+    },
+    /// The operator's check of the ledger against the value, under any tenant.
+    Reconcile,
 }
 
 impl CounterCall {
     pub fn path(&self) -> String {
         let key = |k: &Option<IdempotencyKey>| k.map(|k| format!("&k={k}")).unwrap_or_default();
+        let actor = |a: &Actor| match a {
+            Actor::Anonymous => String::new(),
+            other => format!("&a={}", other.id()),
+        };
         match self {
             CounterCall::Init => "/init".into(),
+            CounterCall::Reconcile => "/reconcile".into(),
             CounterCall::Read { tenant } => format!("/read?t={tenant}"),
             CounterCall::Increment {
                 tenant,
@@ -46,19 +63,34 @@ impl CounterCall {
                 key: k,
                 client,
                 view,
+                actor: a,
             } => {
                 let client = client
                     .as_ref()
                     .map(|c| format!("&b={}", c.as_str()))
                     .unwrap_or_default();
                 let view = if *view { "&v=1" } else { "" };
-                format!("/inc?t={tenant}&d={}{}{client}{view}", delta.get(), key(k))
+                format!(
+                    "/inc?t={tenant}&d={}{}{client}{view}{}",
+                    delta.get(),
+                    key(k),
+                    actor(a)
+                )
             }
             CounterCall::Set {
                 tenant,
                 value,
                 key: k,
-            } => format!("/set?t={tenant}&v={value}{}", key(k)),
+                actor: a,
+            } => format!("/set?t={tenant}&v={value}{}{}", key(k), actor(a)),
+            CounterCall::History {
+                tenant,
+                limit,
+                before,
+            } => {
+                let before = before.map(|b| format!("&c={b}")).unwrap_or_default();
+                format!("/ops?t={tenant}&l={limit}{before}")
+            }
         }
     }
 
@@ -71,8 +103,24 @@ impl CounterCall {
         };
         let tenant = || TenantId::parse(param("t").unwrap_or(""));
         let key = || IdempotencyKey::from_header(param("k"));
+        let actor = || match param("a") {
+            None => Ok(Actor::Anonymous),
+            Some(a) => Actor::parse(a).ok_or_else(|| ApiError::internal("unknown actor")),
+        };
         match path {
             "/init" => Ok(CounterCall::Init),
+            "/reconcile" => Ok(CounterCall::Reconcile),
+            "/ops" => Ok(CounterCall::History {
+                tenant: tenant()?,
+                limit: param("l")
+                    .and_then(|l| l.parse().ok())
+                    .filter(|l| (1..=crate::domain::ledger::PAGE_MAX).contains(l))
+                    .ok_or_else(|| ApiError::internal("history limit out of range"))?,
+                before: match param("c") {
+                    Some(c) => Some(Uuid::try_parse(c).map_err(|_| ApiError::InvalidCursor)?),
+                    None => None,
+                },
+            }),
             "/read" => Ok(CounterCall::Read { tenant: tenant()? }),
             "/inc" => Ok(CounterCall::Increment {
                 tenant: tenant()?,
@@ -80,6 +128,7 @@ impl CounterCall {
                 key: key()?,
                 client: param("b").map(ClientKey::from_wire),
                 view: param("v") == Some("1"),
+                actor: actor()?,
             }),
             "/set" => {
                 let value = param("v")
@@ -89,19 +138,22 @@ impl CounterCall {
                     tenant: tenant()?,
                     value: check_value(value)?,
                     key: key()?,
+                    actor: actor()?,
                 })
             }
             _ => Err(ApiError::NotFound),
         }
     }
 
-    /// The tenant a call is made under; `Init` carries its tenant in its record.
+    /// The tenant a call is made under; `Init` carries its tenant in its record, and
+    /// reconciliation is the operator's, across tenants.
     pub fn tenant(&self) -> Option<&TenantId> {
         match self {
-            CounterCall::Init => None,
+            CounterCall::Init | CounterCall::Reconcile => None,
             CounterCall::Read { tenant }
             | CounterCall::Increment { tenant, .. }
-            | CounterCall::Set { tenant, .. } => Some(tenant),
+            | CounterCall::Set { tenant, .. }
+            | CounterCall::History { tenant, .. } => Some(tenant),
         }
     }
 
@@ -113,26 +165,25 @@ impl CounterCall {
         }
     }
 
-    /// The idempotency key of a mutation, with what makes two requests "the same".
-    pub fn keyed(&self) -> Option<(IdempotencyKey, String)> {
+    /// The idempotency key of a mutation, with what makes two requests "the same". The
+    /// counter is implied: keys are scoped to their counter.
+    pub fn keyed(&self) -> Option<(IdempotencyKey, Requested)> {
         match self {
             CounterCall::Increment {
-                tenant,
                 delta,
                 key: Some(k),
                 ..
             } => Some((
                 *k,
-                fingerprint(&["inc", &tenant.to_string(), &delta.get().to_string()]),
+                Requested::Increment {
+                    delta: i64::try_from(delta.get()).unwrap_or(i64::MAX),
+                },
             )),
             CounterCall::Set {
-                tenant,
                 value,
                 key: Some(k),
-            } => Some((
-                *k,
-                fingerprint(&["set", &tenant.to_string(), &value.to_string()]),
-            )),
+                ..
+            } => Some((*k, Requested::Set { value: *value })),
             _ => None,
         }
     }
@@ -166,6 +217,7 @@ mod tests {
             key: None,
             client: None,
             view: false,
+            actor: Actor::Anonymous,
         });
         round_trip(CounterCall::Increment {
             tenant,
@@ -176,6 +228,7 @@ mod tests {
                 ClientKey::from_header(Some("2001:db8::1")).as_str(),
             ))),
             view: false,
+            actor: Actor::Credential(Uuid::from_u128(7)),
         });
         round_trip(CounterCall::Increment {
             tenant,
@@ -183,21 +236,35 @@ mod tests {
             key: None,
             client: Some(ClientKey::proxy()),
             view: true,
+            actor: Actor::Anonymous,
         });
         round_trip(CounterCall::Set {
             tenant,
             value: -9_007_199_254_740_991,
             key,
+            actor: Actor::Admin,
         });
         round_trip(CounterCall::Set {
             tenant,
             value: 0,
             key: None,
+            actor: Actor::Anonymous,
+        });
+        round_trip(CounterCall::Reconcile);
+        round_trip(CounterCall::History {
+            tenant,
+            limit: 1,
+            before: None,
+        });
+        round_trip(CounterCall::History {
+            tenant,
+            limit: 100,
+            before: Some(Uuid::from_u128(42)),
         });
     }
 
     #[test]
-    fn fingerprints_separate_different_requests() {
+    fn keys_carry_what_the_request_asked() {
         let tenant = TenantId::parse(T).unwrap();
         let key = IdempotencyKey::from_header(Some(K)).unwrap();
         let inc = |d: &str| CounterCall::Increment {
@@ -206,15 +273,20 @@ mod tests {
             key,
             client: None,
             view: false,
+            actor: Actor::Anonymous,
         };
-        assert_eq!(inc("2").keyed(), inc("2").keyed());
-        assert_ne!(inc("2").keyed(), inc("3").keyed());
+        let k = key.unwrap();
+        assert_eq!(
+            inc("2").keyed(),
+            Some((k, Requested::Increment { delta: 2 }))
+        );
         let set = CounterCall::Set {
             tenant,
             value: 2,
             key,
+            actor: Actor::Admin,
         };
-        assert_ne!(set.keyed(), inc("2").keyed());
+        assert_eq!(set.keyed(), Some((k, Requested::Set { value: 2 })));
         assert_eq!(CounterCall::Read { tenant }.keyed(), None);
     }
 
@@ -227,6 +299,13 @@ mod tests {
         assert_eq!(
             CounterCall::parse("/drop", None).unwrap_err().code(),
             "NOT_FOUND"
+        );
+        let q = format!("t={T}&l=101");
+        assert!(CounterCall::parse("/ops", Some(&q)).is_err());
+        let q = format!("t={T}&l=5&c=nope");
+        assert_eq!(
+            CounterCall::parse("/ops", Some(&q)).unwrap_err().code(),
+            "INVALID_CURSOR"
         );
         let q = format!("t={T}&v=1.5");
         assert_eq!(

@@ -2,9 +2,11 @@
 //! writes it. Every call is synchronous: writes join the object's implicit transaction
 //! and are committed (and the response released) by the runtime's output gate.
 
-use crate::domain::counter::{CounterMeta, CounterState, Mutation};
-use crate::error::{ApiResult, OrInternal};
-use serde::Deserialize;
+use crate::domain::counter::{CounterMeta, CounterState};
+use crate::domain::ledger::{rows_json, LedgerSums, Operation, OperationKind, FOLD_BATCH};
+use crate::error::{ApiError, ApiResult, OrInternal};
+use crate::rows::{self, Row};
+use uuid::Uuid;
 use worker::{SqlStorage, SqlStorageValue};
 
 const SCHEMA: &str = "
@@ -16,14 +18,23 @@ CREATE TABLE IF NOT EXISTS counter (
   updated_ms INTEGER NOT NULL,
   flushed_version INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS idempotency (
-  key TEXT PRIMARY KEY,
-  fingerprint TEXT NOT NULL,
-  mutation TEXT NOT NULL,
-  created_ms INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS operations (
+  seq INTEGER PRIMARY KEY,
+  id BLOB NOT NULL UNIQUE,
+  kind INTEGER NOT NULL,
+  delta INTEGER NOT NULL,
+  value_after INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  completed_ms INTEGER NOT NULL,
+  metadata TEXT
 );
-CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_ms);
+DROP TABLE IF EXISTS idempotency;
 ";
+
+/// An operation's columns, read back with its id as hex.
+const OPERATION: &str =
+    "SELECT hex(id) AS id, kind, delta, value_after, actor, created_ms, completed_ms, metadata FROM operations";
 
 /// A counter as stored: what it is, where it stands, and what D1 has seen.
 pub struct StoredCounter {
@@ -35,36 +46,29 @@ pub struct StoredCounter {
 #[derive(Clone)]
 pub struct CounterStorage(SqlStorage);
 
-/// What one pruning step left.
+/// What one retention step left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pruned {
-    /// Expired keys remain: prune again soon.
+    /// Expired operations remain: fold again soon.
     More,
-    /// When the oldest remaining key was made, if any.
+    /// When the oldest operation a later step may fold was made, if any.
     OldestLeft(Option<u64>),
 }
 
-/// Keys one pruning step deletes: bounded work per alarm.
-const PRUNE_BATCH: u64 = 1_000;
-
-#[derive(Deserialize)]
-struct CounterRow {
-    meta: String,
-    value: i64,
-    version: u64,
-    updated_ms: u64,
-    flushed_version: u64,
-}
-
-#[derive(Deserialize)]
-struct IdempotencyRow {
-    fingerprint: String,
-    mutation: String,
-}
-
-#[derive(Deserialize)]
-struct Oldest {
-    oldest: Option<u64>,
+/// An operation from the columns of `OPERATION`.
+fn operation_of(mut row: Row) -> ApiResult<Operation> {
+    Ok(Operation {
+        id: Uuid::try_parse(&row.text(0)?)
+            .map_err(|_| ApiError::internal("an operation id that is not a UUID"))?,
+        kind: OperationKind::from_code(row.int(1)?)
+            .ok_or_else(|| ApiError::internal("an operation of unknown kind"))?,
+        delta: row.int(2)?,
+        value_after: row.int(3)?,
+        actor: row.text(4)?,
+        created_ms: row.uint(5)?,
+        completed_ms: row.uint(6)?,
+        metadata: row.opt_text(7)?,
+    })
 }
 
 impl CounterStorage {
@@ -75,25 +79,28 @@ impl CounterStorage {
     }
 
     pub fn read(&self) -> ApiResult<Option<StoredCounter>> {
-        let rows: Vec<CounterRow> = self
-            .0
-            .exec(
+        let row = rows::sql_first(
+            self.0.exec(
                 "SELECT meta, value, version, updated_ms, flushed_version FROM counter",
                 None,
-            )
-            .and_then(|c| c.to_array())
-            .or_internal("reading the counter row")?;
-        let Some(row) = rows.into_iter().next() else {
+            ),
+            "reading the counter row",
+        )?;
+        let Some(mut row) = row else {
             return Ok(None);
         };
         Ok(Some(StoredCounter {
-            meta: serde_json::from_str(&row.meta).or_internal("decoding counter meta")?,
+            meta: serde_json::from_str(&row.text(0)?)
+                .ok()
+                .as_ref()
+                .and_then(CounterMeta::from_json)
+                .ok_or_else(|| ApiError::internal("stored counter meta that does not parse"))?,
             state: CounterState {
-                value: row.value,
-                version: row.version,
-                updated_ms: row.updated_ms,
+                value: row.int(1)?,
+                version: row.uint(2)?,
+                updated_ms: row.uint(3)?,
             },
-            flushed_version: row.flushed_version,
+            flushed_version: row.uint(4)?,
         }))
     }
 
@@ -141,60 +148,163 @@ impl CounterStorage {
             .or_internal("recording a flush")
     }
 
-    /// The fingerprint and answer stored under an idempotency key.
-    pub fn answer_for(&self, key: &str) -> ApiResult<Option<(String, Mutation)>> {
-        let rows: Vec<IdempotencyRow> = self
-            .0
-            .exec(
-                "SELECT fingerprint, mutation FROM idempotency WHERE key = ?",
-                vec![key.into()],
-            )
-            .and_then(|c| c.to_array())
-            .or_internal("reading an idempotency key")?;
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(None);
-        };
-        let mutation =
-            serde_json::from_str(&row.mutation).or_internal("decoding a stored mutation")?;
-        Ok(Some((row.fingerprint, mutation)))
-    }
-
-    pub fn remember(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        mutation: &Mutation,
-        now_ms: u64,
-    ) -> ApiResult<()> {
-        let stored = serde_json::to_string(mutation).or_internal("encoding a mutation")?;
+    /// Appends a batch's operations in one statement.
+    pub fn append(&self, ops: &[Operation]) -> ApiResult<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
         self.0
             .exec(
-                "INSERT INTO idempotency (key, fingerprint, mutation, created_ms) VALUES (?, ?, ?, ?)",
-                vec![key.into(), fingerprint.into(), stored.into(), int(now_ms)],
+                "INSERT INTO operations (id, kind, delta, value_after, actor, created_ms, completed_ms, metadata)
+                 SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+                        value ->> 5, value ->> 6, value ->> 7 FROM json_each(?)",
+                vec![rows_json(ops).into()],
             )
             .map(drop)
-            .or_internal("remembering an idempotency key")
+            .or_internal("appending operations")
     }
 
-    /// Forgets up to `PRUNE_BATCH` keys older than `before_ms`.
-    pub fn prune_keys(&self, before_ms: u64) -> ApiResult<Pruned> {
+    /// Gives a counter that has none its first operation: its creation (`kind`
+    /// `initial_value`) or, for a counter stored before it had a ledger, a `baseline` of
+    /// its value. Does nothing when the ledger already has operations.
+    pub fn ensure_root(&self, kind: OperationKind, id: &Uuid, actor: &str) -> ApiResult<()> {
         self.0
             .exec(
-                "DELETE FROM idempotency WHERE key IN
-                   (SELECT key FROM idempotency WHERE created_ms < ? ORDER BY created_ms LIMIT ?)",
-                vec![int(before_ms), int(PRUNE_BATCH)],
+                "INSERT INTO operations (id, kind, delta, value_after, actor, created_ms, completed_ms)
+                 SELECT unhex(?), ?, value, value, ?, updated_ms, updated_ms FROM counter
+                 WHERE NOT EXISTS (SELECT 1 FROM operations)",
+                vec![
+                    id.simple().to_string().into(),
+                    kind.code().into(),
+                    actor.into(),
+                ],
             )
-            .or_internal("pruning idempotency keys")?;
-        let oldest = self
-            .0
-            .exec("SELECT MIN(created_ms) AS oldest FROM idempotency", None)
-            .and_then(|c| c.one::<Oldest>())
-            .map(|o| o.oldest)
-            .or_internal("finding the oldest idempotency key")?;
-        Ok(match oldest {
-            Some(at) if at < before_ms => Pruned::More,
-            other => Pruned::OldestLeft(other),
+            .map(drop)
+            .or_internal("recording a counter's first operation")
+    }
+
+    /// The operation with this id (an idempotency key, when the client sent one).
+    pub fn operation(&self, id: &Uuid) -> ApiResult<Option<Operation>> {
+        let rows = self.operations(
+            &format!("{OPERATION} WHERE id = unhex(?)"),
+            vec![id.simple().to_string().into()],
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Up to `limit` operations, newest first, older than the operation `before`.
+    /// `None` when `before` names no kept operation.
+    pub fn page(&self, before: Option<&Uuid>, limit: u32) -> ApiResult<Option<Vec<Operation>>> {
+        let (filter, mut params) = match before {
+            Some(id) => {
+                let found = rows::sql_first(
+                    self.0.exec(
+                        "SELECT seq FROM operations WHERE id = unhex(?)",
+                        vec![id.simple().to_string().into()],
+                    ),
+                    "finding a history cursor",
+                )?;
+                let Some(at) = found else {
+                    return Ok(None);
+                };
+                ("WHERE seq < ?", vec![int(at.uint(0)?)])
+            }
+            None => ("", vec![]),
+        };
+        params.push(int(u64::from(limit)));
+        let sql = format!("{OPERATION} {filter} ORDER BY seq DESC LIMIT ?");
+        self.operations(&sql, params).map(Some)
+    }
+
+    fn operations(&self, sql: &str, params: Vec<SqlStorageValue>) -> ApiResult<Vec<Operation>> {
+        rows::each(
+            rows::sql(self.0.exec(sql, params), "reading operations")?,
+            operation_of,
+        )
+    }
+
+    /// What reconciliation checks: one pass over the ledger.
+    pub fn sums(&self) -> ApiResult<LedgerSums> {
+        let row = rows::sql_first(
+            self.0.exec(
+                "SELECT COUNT(*), COALESCE(SUM(delta), 0), COALESCE(SUM(kind IN (?1, ?2)), 0),
+                        (SELECT kind FROM operations ORDER BY seq LIMIT 1)
+                 FROM operations",
+                vec![
+                    OperationKind::InitialValue.code().into(),
+                    OperationKind::Baseline.code().into(),
+                ],
+            ),
+            "summing operations",
+        )?
+        .ok_or_else(|| ApiError::internal("an aggregate without a row"))?;
+        Ok(LedgerSums {
+            operations: row.uint(0)?,
+            sum_of_deltas: row.int(1)?,
+            roots: row.uint(2)?,
+            oldest_is_root: row
+                .opt_int(3)?
+                .and_then(OperationKind::from_code)
+                .is_some_and(OperationKind::is_root),
         })
+    }
+
+    /// Folds up to `FOLD_BATCH` operations made before `before_ms` into one `baseline`
+    /// (its delta the value they reach), so the deltas still sum to the value. A baseline
+    /// keeps its id as it grows; `new_id` names the first one.
+    pub fn fold(&self, before_ms: u64, new_id: &Uuid) -> ApiResult<Pruned> {
+        let span = rows::sql_first(
+            self.0.exec(
+                "SELECT MIN(seq), MAX(seq), COUNT(*) FROM
+                   (SELECT seq FROM operations WHERE created_ms < ? ORDER BY seq LIMIT ?)",
+                vec![int(before_ms), int(FOLD_BATCH)],
+            ),
+            "finding operations to fold",
+        )?
+        .ok_or_else(|| ApiError::internal("an aggregate without a row"))?;
+        let n = span.uint(2)?;
+        if let (Some(first), Some(last), true) = (span.opt_uint(0)?, span.opt_uint(1)?, n > 1) {
+            let root = self.operations(&format!("{OPERATION} WHERE seq = ?"), vec![int(first)])?;
+            let id = match root.first() {
+                Some(op) if op.kind == OperationKind::Baseline => op.id,
+                _ => *new_id,
+            };
+            self.0
+                .exec("DELETE FROM operations WHERE seq < ?", vec![int(last)])
+                .and_then(|_| {
+                    self.0.exec(
+                        "UPDATE operations SET id = unhex(?), kind = ?, delta = value_after,
+                           actor = 'system', metadata = NULL WHERE seq = ?",
+                        vec![
+                            id.simple().to_string().into(),
+                            OperationKind::Baseline.code().into(),
+                            int(last),
+                        ],
+                    )
+                })
+                .or_internal("folding operations into the baseline")?;
+            if n == FOLD_BATCH {
+                return Ok(Pruned::More);
+            }
+        }
+        // The oldest operation that a later step may fold (the root stays as it is).
+        let oldest = rows::sql_first(
+            self.0.exec(
+                "SELECT MIN(created_ms) FROM operations
+                 WHERE seq > (SELECT MIN(seq) FROM operations)",
+                None,
+            ),
+            "finding the oldest operation",
+        )?;
+        Ok(Pruned::OldestLeft(match oldest {
+            Some(row) => row.opt_uint(0)?,
+            None => None,
+        }))
+    }
+
+    /// Bytes the object's storage takes, for measuring what the ledger costs.
+    pub fn size(&self) -> u64 {
+        self.0.database_size() as u64
     }
 }
 

@@ -95,7 +95,7 @@ pub struct PageObject {
 
 impl DurableObject for PageObject {
     fn new(state: State, env: Env) -> Self {
-        let storage = PageStorage::open(state.storage().sql(), day_of(now_ms()));
+        let storage = PageStorage::open(state.storage().sql());
         PageObject {
             state,
             env,
@@ -113,8 +113,8 @@ impl DurableObject for PageObject {
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
         let url = req.inner().url();
         let answer = match call_of(&url) {
-            Some(Ok(call)) => self.serve(call).await,
-            Some(Err(e)) => Err(ApiError::Internal(format!("decoding a page call: {e}"))),
+            Some(Some(call)) => self.serve(call).await,
+            Some(None) => Err(ApiError::internal("a page call that does not parse")),
             None => Err(ApiError::NotFound),
         };
         respond::from_object("page object", answer)

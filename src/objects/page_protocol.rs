@@ -5,9 +5,10 @@
 //! platform's invocation logs would record with the URL.
 
 use crate::domain::agent::AgentClass;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Visitor {
     /// The visitor's hash for today, hex (`domain::visit::visitor_hash`); `None` when
     /// today's salt could not be had (the visit then is not marked unique).
@@ -16,17 +17,15 @@ pub struct Visitor {
     pub country: Option<String>,
     pub agent: AgentClass,
     /// The browser sent `DNT: 1`.
-    #[serde(default)]
     pub dnt: bool,
     /// Whose budget the visit spends (`Ctx::budget_client`: a day-scoped hash).
     pub client: String,
     /// Count the visit whatever its agent: the migration routes count every client, as
     /// the services they replace did.
-    #[serde(default)]
     pub count_all: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "call", rename_all = "snake_case")]
 pub enum PageCall {
     Visit {
@@ -64,7 +63,7 @@ impl PageCall {
 }
 
 /// Why a visit did not count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NotCounted {
     Bot,
@@ -73,7 +72,7 @@ pub enum NotCounted {
 }
 
 /// A page object's answer to a visit, exactly as the client sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VisitAnswer {
     pub page_id: String,
     pub count: u64,
@@ -98,7 +97,7 @@ impl VisitAnswer {
 }
 
 /// A page object's answer to a read, exactly as the client sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PageView {
     pub page_id: String,
     pub count: u64,
@@ -112,11 +111,95 @@ pub fn call_url(call: &PageCall) -> Result<String, serde_json::Error> {
     Ok(format!("https://page/?c={encoded}"))
 }
 
-/// The call in an object's URL, if it carries one.
-pub fn call_of(url: &str) -> Option<Result<PageCall, serde_json::Error>> {
+/// The call in an object's URL, if it carries one (`Some(None)`: a malformed call).
+/// Read through `Value` rather than a derived decoder: one JSON reader serves every
+/// record the service parses, which keeps the bundle small.
+pub fn call_of(url: &str) -> Option<Option<PageCall>> {
     let query = url.split_once('?')?.1;
     let (_, json) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "c")?;
-    Some(serde_json::from_str(&json))
+    Some(
+        serde_json::from_str::<Value>(&json)
+            .ok()
+            .and_then(|v| PageCall::from_json(&v)),
+    )
+}
+
+fn text(v: &Value, field: &str) -> Option<String> {
+    v.get(field)?.as_str().map(str::to_string)
+}
+
+fn opt_text(v: &Value, field: &str) -> Option<Option<String>> {
+    match v.get(field) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => None,
+    }
+}
+
+fn flag(v: &Value, field: &str) -> Option<bool> {
+    match v.get(field) {
+        None => Some(false),
+        Some(b) => b.as_bool(),
+    }
+}
+
+impl PageCall {
+    fn from_json(v: &Value) -> Option<PageCall> {
+        let (tenant, page) = (text(v, "tenant")?, text(v, "page")?);
+        match v.get("call")?.as_str()? {
+            "visit" => {
+                let w = v.get("visitor")?;
+                let visitor = Visitor {
+                    visitor: opt_text(w, "visitor")?,
+                    referrer_host: opt_text(w, "referrer_host")?,
+                    country: opt_text(w, "country")?,
+                    agent: AgentClass::from_name(w.get("agent")?.as_str()?)?,
+                    dnt: flag(w, "dnt")?,
+                    client: text(w, "client")?,
+                    count_all: flag(w, "count_all")?,
+                };
+                Some(PageCall::Visit {
+                    tenant,
+                    page,
+                    visitor,
+                })
+            }
+            "read" => Some(PageCall::Read { tenant, page }),
+            "delete" => Some(PageCall::Delete { tenant, page }),
+            _ => None,
+        }
+    }
+}
+
+impl VisitAnswer {
+    pub fn from_json(v: &Value) -> Option<VisitAnswer> {
+        let reason = match v.get("reason") {
+            None | Some(Value::Null) => None,
+            Some(r) => Some(match r.as_str()? {
+                "bot" => NotCounted::Bot,
+                "dnt" => NotCounted::Dnt,
+                "budget" => NotCounted::Budget,
+                _ => return None,
+            }),
+        };
+        Some(VisitAnswer {
+            page_id: text(v, "page_id")?,
+            count: v.get("count")?.as_u64()?,
+            unique: v.get("unique")?.as_bool()?,
+            counted: v.get("counted")?.as_bool()?,
+            reason,
+        })
+    }
+}
+
+impl PageView {
+    pub fn from_json(v: &Value) -> Option<PageView> {
+        Some(PageView {
+            page_id: text(v, "page_id")?,
+            count: v.get("count")?.as_u64()?,
+            uniques_today: v.get("uniques_today")?.as_u64()?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::domain::uniques::{DayUniques, Sketch};
 use crate::domain::views::TenantSettings;
 use crate::domain::visit::{rows_json, VisitRow};
 use crate::error::{ApiResult, OrInternal};
-use serde::Deserialize;
+use crate::rows;
 use worker::{SqlStorage, SqlStorageValue};
 
 const SCHEMA: &str = "
@@ -71,31 +71,6 @@ pub struct BatchWrite {
     pub uniques: Option<DayUniques>,
 }
 
-#[derive(Deserialize)]
-struct DayUniquesRow {
-    day: u64,
-    exact: u64,
-    beyond: u64,
-    sketch: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SettingsRow {
-    settings: String,
-    read_ms: u64,
-}
-
-#[derive(Deserialize)]
-struct Count {
-    n: u64,
-}
-
-#[derive(Deserialize)]
-struct LegacyUniques {
-    day: u64,
-    state: String,
-}
-
 #[derive(Clone)]
 pub struct PageStorage(SqlStorage);
 
@@ -109,57 +84,30 @@ fn text(s: &Option<String>) -> SqlStorageValue {
 }
 
 impl PageStorage {
-    pub fn open(sql: SqlStorage, today: u64) -> ApiResult<Self> {
+    pub fn open(sql: SqlStorage) -> ApiResult<Self> {
         sql.exec(SCHEMA, None)
             .or_internal("creating the page schema")?;
-        let storage = PageStorage(sql);
-        storage.upgrade_uniques(today)?;
-        Ok(storage)
-    }
-
-    /// Objects written before unique visitors were rows kept the day's hashes as one
-    /// blob (`uniques`): today's exact set moves into `visitors`, and the blob goes.
-    fn upgrade_uniques(&self, today: u64) -> ApiResult<()> {
-        let Ok(rows) = self
-            .0
-            .exec("SELECT day, state FROM uniques", None)
-            .and_then(|c| c.to_array::<LegacyUniques>())
-        else {
-            return Ok(()); // no such table: nothing to upgrade
-        };
-        let blob = rows
-            .into_iter()
-            .find(|r| r.day == today)
-            .and_then(|r| base64url_decode(&r.state));
-        if let Some((0, hashes)) = blob.as_deref().and_then(<[u8]>::split_first) {
-            let mut uniques = DayUniques::new(today);
-            for hash in hashes.chunks_exact(16) {
-                self.0
-                    .exec(
-                        "INSERT OR IGNORE INTO visitors (hash) VALUES (?)",
-                        vec![SqlStorageValue::Blob(hash.to_vec())],
-                    )
-                    .or_internal("upgrading unique visitors")?;
-                uniques.exact += 1;
-            }
-            self.write_uniques(&uniques)?;
-        }
-        self.0
-            .exec("DROP TABLE uniques", None)
-            .map(drop)
-            .or_internal("dropping the old unique visitors")
+        Ok(PageStorage(sql))
     }
 
     pub fn read(&self) -> ApiResult<Option<PageState>> {
-        let rows: Vec<PageState> = self
-            .0
-            .exec(
+        let row = rows::sql_first(
+            self.0.exec(
                 "SELECT tenant_id, page_id, count, seq, flushed_seq, created_ms, updated_ms FROM page",
                 None,
-            )
-            .and_then(|c| c.to_array())
-            .or_internal("reading the page row")?;
-        Ok(rows.into_iter().next())
+            ),
+            "reading the page row",
+        )?;
+        let Some(mut row) = row else { return Ok(None) };
+        Ok(Some(PageState {
+            tenant_id: row.text(0)?,
+            page_id: row.text(1)?,
+            count: row.uint(2)?,
+            seq: row.uint(3)?,
+            flushed_seq: row.uint(4)?,
+            created_ms: row.uint(5)?,
+            updated_ms: row.uint(6)?,
+        }))
     }
 
     /// Takes on a page D1 already holds; does nothing if this object has one.
@@ -184,15 +132,18 @@ impl PageStorage {
 
     /// The tenant's settings as last read from D1, and when.
     pub fn settings(&self) -> ApiResult<Option<(TenantSettings, u64)>> {
-        let rows: Vec<SettingsRow> = self
-            .0
-            .exec("SELECT settings, read_ms FROM tenant_settings", None)
-            .and_then(|c| c.to_array())
-            .or_internal("reading tenant settings")?;
-        Ok(rows.into_iter().next().and_then(|row| {
-            let settings = serde_json::from_str(&row.settings).ok()?;
-            Some((settings, row.read_ms))
-        }))
+        let row = rows::sql_first(
+            self.0
+                .exec("SELECT settings, read_ms FROM tenant_settings", None),
+            "reading tenant settings",
+        )?;
+        let Some(mut row) = row else { return Ok(None) };
+        let read_ms = row.uint(1)?;
+        Ok(serde_json::from_str(&row.text(0)?)
+            .ok()
+            .as_ref()
+            .and_then(TenantSettings::from_json)
+            .map(|settings| (settings, read_ms)))
     }
 
     pub fn write_settings(&self, settings: &TenantSettings, read_ms: u64) -> ApiResult<()> {
@@ -208,17 +159,18 @@ impl PageStorage {
 
     /// The unique-visitor totals of the day they were last written for.
     pub fn day_uniques(&self) -> ApiResult<Option<DayUniques>> {
-        let rows: Vec<DayUniquesRow> = self
-            .0
-            .exec("SELECT day, exact, beyond, sketch FROM day_uniques", None)
-            .and_then(|c| c.to_array())
-            .or_internal("reading unique visitors")?;
-        Ok(rows.into_iter().next().map(|row| DayUniques {
-            day: row.day,
-            exact: row.exact,
-            beyond: row.beyond,
+        let row = rows::sql_first(
+            self.0
+                .exec("SELECT day, exact, beyond, sketch FROM day_uniques", None),
+            "reading unique visitors",
+        )?;
+        let Some(mut row) = row else { return Ok(None) };
+        Ok(Some(DayUniques {
+            day: row.uint(0)?,
+            exact: row.uint(1)?,
+            beyond: row.uint(2)?,
             sketch: row
-                .sketch
+                .opt_text(3)?
                 .as_deref()
                 .and_then(base64url_decode)
                 .and_then(|b| Sketch::from_bytes(&b)),
@@ -246,14 +198,14 @@ impl PageStorage {
 
     /// True when today's visitor set holds this hash.
     pub fn knows_visitor(&self, hash: &[u8; 16]) -> ApiResult<bool> {
-        self.0
-            .exec(
-                "SELECT COUNT(*) AS n FROM visitors WHERE hash = ?",
+        let found = rows::sql_first(
+            self.0.exec(
+                "SELECT 1 FROM visitors WHERE hash = ?",
                 vec![SqlStorageValue::Blob(hash.to_vec())],
-            )
-            .and_then(|c| c.one::<Count>())
-            .map(|c| c.n > 0)
-            .or_internal("looking up a visitor")
+            ),
+            "looking up a visitor",
+        )?;
+        Ok(found.is_some())
     }
 
     /// A new day: the last day's visitor hashes go (its salt is gone, so they could
@@ -307,13 +259,24 @@ impl PageStorage {
 
     /// The oldest buffered visits, at most `limit`.
     pub fn buffered(&self, limit: u32) -> ApiResult<Vec<VisitRow>> {
-        self.0
-            .exec(
+        let rows = rows::sql(
+            self.0.exec(
                 "SELECT seq, ts, referrer_host, country, agent, counted, is_unique FROM visit_buffer ORDER BY seq LIMIT ?",
                 vec![int(u64::from(limit))],
-            )
-            .and_then(|c| c.to_array())
-            .or_internal("reading buffered visits")
+            ),
+            "reading buffered visits",
+        )?;
+        rows::each(rows, |mut row| {
+            Ok(VisitRow {
+                seq: row.uint(0)?,
+                ts: row.uint(1)?,
+                referrer_host: row.opt_text(2)?,
+                country: row.opt_text(3)?,
+                agent: row.text(4)?,
+                counted: u8::from(row.flag(5)?),
+                is_unique: u8::from(row.flag(6)?),
+            })
+        })
     }
 
     /// D1 confirmed rows up to `seq`: they leave the buffer.

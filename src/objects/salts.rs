@@ -9,7 +9,7 @@ use crate::domain::visit::{day_of, DAY_MS};
 use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::respond;
 use crate::platform::{now_ms, random_bytes};
-use serde::Deserialize;
+use crate::rows;
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
 
@@ -60,12 +60,6 @@ pub struct SaltKeeper {
     sql: SqlStorage,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    day: u64,
-    salt: String,
-}
-
 impl DurableObject for SaltKeeper {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
@@ -112,19 +106,22 @@ impl DurableObject for SaltKeeper {
 impl SaltKeeper {
     /// The day's salt, and whether it was made just now.
     fn salt_for(&self, day: u64) -> ApiResult<(String, bool)> {
-        let newest: Vec<Row> = self
-            .sql
-            .exec(
+        let newest = rows::sql_first(
+            self.sql.exec(
                 "SELECT day, salt FROM salts ORDER BY day DESC LIMIT 1",
                 None,
-            )
-            .and_then(|c| c.to_array())
-            .or_internal("reading salts")?;
-        match newest.into_iter().next() {
-            Some(row) if row.day == day => return Ok((row.salt, false)),
+            ),
+            "reading salts",
+        )?;
+        if let Some(mut row) = newest {
+            let newest_day = row.uint(0)?;
+            if newest_day == day {
+                return Ok((row.text(1)?, false));
+            }
             // A day that is over stays over: its salt is gone for good.
-            Some(row) if row.day > day => return Err(ApiError::NotFound),
-            _ => {}
+            if newest_day > day {
+                return Err(ApiError::NotFound);
+            }
         }
         let salt = hex(&random_bytes::<32>()?);
         self.sql

@@ -1,10 +1,11 @@
 //! Counter routes: create and list (D1), read, increment and set (the counter's object).
 
 use crate::domain::counter::{CounterMeta, CounterState, Delta};
-use crate::domain::cursor::{page_limit, CursorKey};
-use crate::domain::idempotency::fingerprint;
+use crate::domain::cursor::page_limit;
+use crate::domain::idempotency::{fingerprint, IdempotencyKey};
 use crate::domain::ids::{CounterId, TenantId};
 use crate::domain::input::{NewCounter, NewValue};
+use crate::domain::ledger;
 use crate::domain::views::{counter_json, counter_page_json};
 use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::body::read_limited;
@@ -54,12 +55,13 @@ pub async fn create(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
             version: 0,
             updated_ms: now,
         },
+        actor: Some(ctx.actor().id()),
     };
     let answer = Answer {
         status: 201,
         body: counter_json(&record.meta, &record.state),
     };
-    let insert = counters::insert(&db, &record.meta, &record.state)?;
+    let insert = counters::insert(&db, &record.meta, &record.state, &ctx.actor().id())?;
     let outcome = commit_once(&db, keyed, vec![insert], answer, now).await?;
     if outcome.created {
         // The object would adopt the D1 record on its first request anyway; handing it
@@ -73,8 +75,7 @@ pub async fn create(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
 
 pub async fn list(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> {
     let limit = page_limit(ctx.query("limit")?.as_deref(), PAGE_DEFAULT, PAGE_MAX)?;
-    let secret = ctx.config.admin_api_key.clone().unwrap_or_default();
-    let cursor_key = CursorKey::derive(&secret);
+    let cursor_key = ctx.config.cursor_key();
     let after = match ctx.query("cursor")? {
         Some(c) => Some(CounterId::from_uuid(
             cursor_key.decode(tenant.as_uuid(), &c)?,
@@ -102,27 +103,72 @@ pub async fn read(ctx: &mut Ctx<'_>, tenant: TenantId, counter: CounterId) -> Ap
     call_object(ctx.env, counter, &CounterCall::Read { tenant }).await
 }
 
+/// V1 increments are public and spend the client's budget; V2 increments need a key
+/// with `counter:increment` and an Idempotency-Key, and spend no budget (the caller is
+/// a known credential, not an anonymous reader).
 pub async fn increment(
     ctx: &mut Ctx<'_>,
     tenant: TenantId,
     counter: CounterId,
+    v2: bool,
 ) -> ApiResult<Response> {
+    let key = keyed(ctx, v2)?;
     let delta = Delta::parse(ctx.query("delta")?.as_deref())?;
-    let key = ctx.idempotency_key()?;
-    let client = ctx.budget_client(ctx.salt().await.as_deref());
+    let client = match v2 {
+        true => None,
+        false => Some(ctx.budget_client(ctx.salt().await.as_deref())),
+    };
     let call = CounterCall::Increment {
         tenant,
         delta,
         key,
-        client: Some(client),
+        client,
         view: false,
+        actor: ctx.actor(),
     };
     call_object(ctx.env, counter, &call).await
 }
 
-pub async fn set(ctx: &mut Ctx<'_>, tenant: TenantId, counter: CounterId) -> ApiResult<Response> {
-    let new = NewValue::parse(&read_limited(&mut ctx.req).await?)?;
+/// The request's Idempotency-Key; V2 requires one.
+fn keyed(ctx: &Ctx<'_>, required: bool) -> ApiResult<Option<IdempotencyKey>> {
     let key = ctx.idempotency_key()?;
+    if required && key.is_none() {
+        return Err(ApiError::IdempotencyKeyRequired);
+    }
+    Ok(key)
+}
+
+/// A page of the counter's operations, newest first, from its object's ledger.
+pub async fn operations(
+    ctx: &mut Ctx<'_>,
+    tenant: TenantId,
+    counter: CounterId,
+) -> ApiResult<Response> {
+    let limit = page_limit(
+        ctx.query("limit")?.as_deref(),
+        ledger::PAGE_DEFAULT,
+        ledger::PAGE_MAX,
+    )?;
+    let before = match ctx.query("cursor")? {
+        Some(c) => Some(ctx.config.cursor_key().decode(counter.as_uuid(), &c)?),
+        None => None,
+    };
+    let call = CounterCall::History {
+        tenant,
+        limit,
+        before,
+    };
+    call_object(ctx.env, counter, &call).await
+}
+
+pub async fn set(
+    ctx: &mut Ctx<'_>,
+    tenant: TenantId,
+    counter: CounterId,
+    v2: bool,
+) -> ApiResult<Response> {
+    let key = keyed(ctx, v2)?;
+    let new = NewValue::parse(&read_limited(&mut ctx.req).await?)?;
     call_object(
         ctx.env,
         counter,
@@ -130,6 +176,7 @@ pub async fn set(ctx: &mut Ctx<'_>, tenant: TenantId, counter: CounterId) -> Api
             tenant,
             value: new.value,
             key,
+            actor: ctx.actor(),
         },
     )
     .await

@@ -59,6 +59,7 @@ pub async fn counter_badge(
             key: None,
             client: Some(client),
             view: true,
+            actor: ctx.actor(),
         },
         None => CounterCall::Read { tenant },
     };
@@ -91,20 +92,15 @@ async fn counter_shown(
     let status = answer.status_code();
     let refused = crate::http::respond::budget_of(&answer).is_some_and(|d| !d.allowed);
     let text = answer.text().await.or_internal("reading a counter")?;
-    let json: serde_json::Value = serde_json::from_str(&text).or_internal("decoding a counter")?;
-    match (status, json["errors"][0]["code"].as_str()) {
-        (200, _) => Ok((
-            json["label"].as_str().unwrap_or("count").to_string(),
-            json["value"].as_i64().unwrap_or_default(),
-            refused,
-        )),
-        (_, Some("COUNTER_NOT_FOUND")) => Err(ApiError::CounterNotFound),
-        (_, Some("TENANT_NOT_FOUND")) => Err(ApiError::TenantNotFound),
-        (_, Some("COUNTER_OVERFLOW")) => Err(ApiError::CounterOverflow),
-        _ => Err(ApiError::Internal(format!(
-            "counter answered {status}: {text}"
-        ))),
+    if status != 200 {
+        return Err(ApiError::from_answer(status, &text));
     }
+    let json: serde_json::Value = serde_json::from_str(&text).or_internal("decoding a counter")?;
+    Ok((
+        json["label"].as_str().unwrap_or("count").to_string(),
+        json["value"].as_i64().unwrap_or_default(),
+        refused,
+    ))
 }
 
 pub async fn page_badge(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {

@@ -115,6 +115,7 @@ pub async fn counter_increment(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
         key: None,
         client: Some(client),
         view: false,
+        actor: ctx.actor(),
     };
     counter_value(ctx, call, counter).await?;
     Ok(Response::empty().or_internal("answering")?.with_status(204))

@@ -3,6 +3,7 @@
 
 pub mod counters;
 pub mod creation;
+pub mod credentials;
 pub mod embeds;
 pub mod github;
 pub mod migration;
@@ -28,8 +29,17 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         Route::CreateCounter(t) => counters::create(ctx, t).await,
         Route::ListCounters(t) => counters::list(ctx, t).await,
         Route::GetCounter(t, c) => counters::read(ctx, t, c).await,
-        Route::Increment(t, c) => counters::increment(ctx, t, c).await,
-        Route::SetValue(t, c) => counters::set(ctx, t, c).await,
+        Route::Increment(t, c) => counters::increment(ctx, t, c, false).await,
+        Route::SetValue(t, c) => counters::set(ctx, t, c, false).await,
+        Route::V2Increment(t, c) => counters::increment(ctx, t, c, true).await,
+        Route::V2Set(t, c) => counters::set(ctx, t, c, true).await,
+        Route::V2GetCounter(t, c) => counters::read(ctx, t, c).await,
+        Route::Operations(t, c) => counters::operations(ctx, t, c).await,
+        Route::CreateCredential(t) => credentials::create(ctx, t).await,
+        Route::ListCredentials(t) => credentials::list(ctx, t).await,
+        Route::RotateCredential(t, id) => credentials::rotate(ctx, t, id).await,
+        Route::RevokeCredential(t, id) => credentials::revoke(ctx, t, id).await,
+        Route::Reconcile => credentials::reconcile(ctx).await,
         Route::UpdateTenant(t) => tenants::update(ctx, t).await,
         Route::Visit(t, p) => pages::visit(ctx, t, p).await,
         Route::GetPage(t, p) => pages::read(ctx, t, p).await,

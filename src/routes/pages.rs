@@ -76,7 +76,7 @@ pub async fn record_visit(
     let mut answer = call_page(ctx.env, &call).await?;
     let budget = respond::budget_of(&answer);
     Ok(Visited {
-        answer: decode(&mut answer).await?,
+        answer: decode(&mut answer, VisitAnswer::from_json).await?,
         budget,
     })
 }
@@ -110,15 +110,23 @@ pub async fn read_page(env: &Env, tenant: &TenantId, page: &PageId) -> ApiResult
         tenant: tenant.to_string(),
         page: page.as_str().to_string(),
     };
-    decode(&mut call_page(env, &call).await?).await
+    decode(&mut call_page(env, &call).await?, PageView::from_json).await
 }
 
-async fn decode<T: serde::de::DeserializeOwned>(answer: &mut Response) -> ApiResult<T> {
+/// A page object's answer, parsed by `parse`.
+async fn decode<T>(
+    answer: &mut Response,
+    parse: fn(&serde_json::Value) -> Option<T>,
+) -> ApiResult<T> {
     let text = answer
         .text()
         .await
         .or_internal("reading a page object's answer")?;
-    serde_json::from_str(&text).or_internal("decoding a page object's answer")
+    serde_json::from_str(&text)
+        .ok()
+        .as_ref()
+        .and_then(parse)
+        .ok_or_else(|| ApiError::internal("a page object's answer that does not parse"))
 }
 
 /// Calls the page's object; a success is its answer, an error becomes ours.

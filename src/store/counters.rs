@@ -3,50 +3,39 @@
 use crate::domain::counter::{CounterMeta, CounterState};
 use crate::domain::ids::{CounterId, TenantId};
 use crate::error::{ApiResult, OrInternal};
+use crate::rows::{self, Row};
 use crate::store::int;
-use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 const COLUMNS: &str = "id, tenant_id, label, value, max_delta, version, created_ms, updated_ms";
 
-#[derive(Deserialize)]
-struct Row {
-    id: String,
-    tenant_id: String,
-    label: Option<String>,
-    value: i64,
-    max_delta: i64,
-    version: u64,
-    created_ms: u64,
-    updated_ms: u64,
+/// A counter from the columns of `COLUMNS`.
+fn counter_of(row: &mut Row) -> ApiResult<(CounterMeta, CounterState)> {
+    let meta = CounterMeta {
+        counter_id: row.text(0)?,
+        tenant_id: row.text(1)?,
+        label: row.opt_text(2)?,
+        max_delta: row.int(4)?,
+        created_ms: row.uint(6)?,
+    };
+    let state = CounterState {
+        value: row.int(3)?,
+        version: row.uint(5)?,
+        updated_ms: row.uint(7)?,
+    };
+    Ok((meta, state))
 }
 
-impl Row {
-    fn into_domain(self) -> (CounterMeta, CounterState) {
-        let meta = CounterMeta {
-            counter_id: self.id,
-            tenant_id: self.tenant_id,
-            label: self.label,
-            max_delta: self.max_delta,
-            created_ms: self.created_ms,
-        };
-        let state = CounterState {
-            value: self.value,
-            version: self.version,
-            updated_ms: self.updated_ms,
-        };
-        (meta, state)
-    }
-}
-
+/// The insert of a new counter; `created_by` is its creator's `actor_id`.
 pub fn insert(
     db: &D1Database,
     meta: &CounterMeta,
     state: &CounterState,
+    created_by: &str,
 ) -> ApiResult<D1PreparedStatement> {
     db.prepare(format!(
-        "INSERT INTO counters ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT INTO counters ({COLUMNS}, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     ))
     .bind(&[
         meta.counter_id.as_str().into(),
@@ -57,19 +46,45 @@ pub fn insert(
         int(state.version),
         int(meta.created_ms),
         int(state.updated_ms),
+        created_by.into(),
     ])
     .or_internal("binding a counter insert")
 }
 
-pub async fn find(db: &D1Database, id: &str) -> ApiResult<Option<(CounterMeta, CounterState)>> {
-    let row: Option<Row> = db
-        .prepare(format!("SELECT {COLUMNS} FROM counters WHERE id = ?1"))
+/// A counter's record and who created it (`None`: a visitor, on a migration route).
+pub async fn find(
+    db: &D1Database,
+    id: &str,
+) -> ApiResult<Option<(CounterMeta, CounterState, Option<String>)>> {
+    let statement = db
+        .prepare(format!(
+            "SELECT {COLUMNS}, created_by FROM counters WHERE id = ?1"
+        ))
         .bind(&[id.into()])
-        .or_internal("binding a counter lookup")?
-        .first(None)
-        .await
-        .or_internal("reading a counter")?;
-    Ok(row.map(Row::into_domain))
+        .or_internal("binding a counter lookup")?;
+    let Some(mut row) = rows::d1_first(statement, "reading a counter").await? else {
+        return Ok(None);
+    };
+    let (meta, state) = counter_of(&mut row)?;
+    Ok(Some((meta, state, row.opt_text(8)?)))
+}
+
+/// One page of every tenant's counter ids in creation order, starting after `after`
+/// (the operator's reconciliation walks them).
+pub async fn ids_page(
+    db: &D1Database,
+    after: Option<&CounterId>,
+    limit: u32,
+) -> ApiResult<Vec<String>> {
+    let after = after.map(|c| c.to_string()).unwrap_or_default();
+    let statement = db
+        .prepare("SELECT id FROM counters WHERE id > ?1 ORDER BY id LIMIT ?2")
+        .bind(&[after.into(), int(limit)])
+        .or_internal("binding a counter id page")?;
+    rows::each(
+        rows::d1(statement, "listing counter ids").await?,
+        |mut row| row.text(0),
+    )
 }
 
 /// One page of a tenant's counters in creation order, starting after `after`.
@@ -80,18 +95,15 @@ pub async fn page(
     limit: u32,
 ) -> ApiResult<Vec<(CounterMeta, CounterState)>> {
     let after = after.map(|c| c.to_string()).unwrap_or_default();
-    let rows: Vec<Row> = db
+    let statement = db
         .prepare(format!(
             "SELECT {COLUMNS} FROM counters WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
         ))
         .bind(&[tenant.to_string().into(), after.into(), int(limit)])
-        .or_internal("binding a counter page")?
-        .all()
-        .await
-        .or_internal("listing counters")?
-        .results()
-        .or_internal("decoding counters")?;
-    Ok(rows.into_iter().map(Row::into_domain).collect())
+        .or_internal("binding a counter page")?;
+    rows::each(rows::d1(statement, "listing counters").await?, |mut row| {
+        counter_of(&mut row)
+    })
 }
 
 /// Copies a counter's value to D1. Applies only when `version` is newer than what D1
@@ -124,17 +136,12 @@ pub async fn find_or_create_by_label(
     .run()
     .await
     .or_internal("creating a counter by label")?;
-    #[derive(Deserialize)]
-    struct IdRow {
-        id: String,
-    }
-    let row: Option<IdRow> = db
+    let statement = db
         .prepare("SELECT id FROM counters WHERE tenant_id = ?1 AND label = ?2")
         .bind(&[tenant.to_string().into(), label.into()])
-        .or_internal("binding a counter lookup by label")?
-        .first(None)
-        .await
-        .or_internal("reading a counter by label")?;
-    row.map(|r| r.id)
-        .ok_or_else(|| crate::error::ApiError::internal("a counter vanished after creation"))
+        .or_internal("binding a counter lookup by label")?;
+    rows::d1_first(statement, "reading a counter by label")
+        .await?
+        .ok_or_else(|| crate::error::ApiError::internal("a counter vanished after creation"))?
+        .text(0)
 }

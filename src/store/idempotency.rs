@@ -4,40 +4,30 @@
 
 use crate::domain::idempotency::{IdempotencyKey, RETENTION_MS};
 use crate::error::{ApiResult, OrInternal};
+use crate::rows;
 use crate::store::int;
-use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
     pub body: String,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    fingerprint: String,
-    status: u16,
-    body: String,
-}
-
 pub async fn find(db: &D1Database, key: &IdempotencyKey) -> ApiResult<Option<(String, Answer)>> {
-    let row: Option<Row> = db
+    let statement = db
         .prepare("SELECT fingerprint, status, body FROM idempotency_keys WHERE key = ?1")
         .bind(&[key.to_string().into()])
-        .or_internal("binding an idempotency lookup")?
-        .first(None)
-        .await
-        .or_internal("reading an idempotency key")?;
-    Ok(row.map(|r| {
-        (
-            r.fingerprint,
-            Answer {
-                status: r.status,
-                body: r.body,
-            },
-        )
-    }))
+        .or_internal("binding an idempotency lookup")?;
+    let Some(mut row) = rows::d1_first(statement, "reading an idempotency key").await? else {
+        return Ok(None);
+    };
+    let status = u16::try_from(row.uint(1)?).or_internal("a stored status")?;
+    let answer = Answer {
+        status,
+        body: row.text(2)?,
+    };
+    Ok(Some((row.text(0)?, answer)))
 }
 
 pub fn insert(

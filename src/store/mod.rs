@@ -2,6 +2,7 @@
 //! `ApiError`s, never SQL errors.
 
 pub mod counters;
+pub mod credentials;
 pub mod idempotency;
 pub mod pages;
 pub mod tenants;
@@ -19,6 +20,14 @@ pub fn database(env: &Env) -> Result<D1Database, ApiError> {
 /// safe range, so the conversion is exact.
 pub fn int(n: impl Into<i128>) -> JsValue {
     JsValue::from_f64(n.into() as f64)
+}
+
+/// Rows a statement changed, as D1 reports it (0 when it does not say).
+pub fn changes(result: Option<&worker::D1Result>) -> u64 {
+    result
+        .and_then(|r| r.meta().ok().flatten())
+        .and_then(|m| m.changes)
+        .unwrap_or(0) as u64
 }
 
 /// Which uniqueness rule a failed write broke, if that was the failure.

@@ -7,17 +7,9 @@ use crate::domain::page::PageState;
 use crate::domain::visit::DAY_MS;
 use crate::domain::visit::{rows_json, VisitRow};
 use crate::error::{ApiError, ApiResult, OrInternal};
+use crate::rows;
 use crate::store::int;
-use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement};
-
-#[derive(Deserialize)]
-struct PageRow {
-    count: u64,
-    version: u64,
-    created_ms: u64,
-    updated_ms: u64,
-}
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -54,13 +46,6 @@ pub async fn create_if_allowed(
     .map(drop)
 }
 
-#[derive(Deserialize)]
-struct CreationState {
-    pages: u64,
-    recent: u64,
-    oldest_recent: Option<u64>,
-}
-
 /// Why a tenant that creates pages on first visit did not create one: its cap, or its
 /// hourly budget (then when the oldest creation of the hour leaves it).
 pub async fn why_not_created<T>(
@@ -70,25 +55,25 @@ pub async fn why_not_created<T>(
     config: &Config,
 ) -> ApiResult<T> {
     let since = now_ms.saturating_sub(HOUR_MS);
-    let state: Option<CreationState> = db
+    let statement = db
         .prepare(
-            "SELECT (SELECT COUNT(*) FROM pages WHERE tenant_id = ?1) AS pages,
-                    COUNT(*) AS recent, MIN(created_ms) AS oldest_recent
+            "SELECT (SELECT COUNT(*) FROM pages WHERE tenant_id = ?1),
+                    COUNT(*), MIN(created_ms)
              FROM pages WHERE tenant_id = ?1 AND created_ms > ?2",
         )
         .bind(&[tenant.into(), int(since)])
-        .or_internal("binding a page creation check")?
-        .first(None)
-        .await
-        .or_internal("checking page creation")?;
-    let state = state.ok_or_else(|| ApiError::internal("page creation check answered nothing"))?;
-    if state.pages >= config.max_pages_per_tenant {
+        .or_internal("binding a page creation check")?;
+    let row = rows::d1_first(statement, "checking page creation")
+        .await?
+        .ok_or_else(|| ApiError::internal("page creation check answered nothing"))?;
+    let (pages, recent, oldest_recent) = (row.uint(0)?, row.uint(1)?, row.opt_uint(2)?);
+    if pages >= config.max_pages_per_tenant {
         return Err(ApiError::PageLimitReached {
             limit: config.max_pages_per_tenant,
         });
     }
-    if state.recent >= config.page_create_per_hour {
-        let frees_at = state.oldest_recent.unwrap_or(now_ms) + HOUR_MS;
+    if recent >= config.page_create_per_hour {
+        let frees_at = oldest_recent.unwrap_or(now_ms) + HOUR_MS;
         return Err(ApiError::RateLimitExceeded {
             retry_after_seconds: frees_at.saturating_sub(now_ms).div_ceil(1000).max(1),
         });
@@ -113,13 +98,7 @@ pub async fn delete(db: &D1Database, tenant: &str, page: &str) -> ApiResult<()> 
             .run()
             .await
             .or_internal("deleting a page's visits")?;
-        let deleted = result
-            .meta()
-            .ok()
-            .flatten()
-            .and_then(|m| m.changes)
-            .unwrap_or(0);
-        if (deleted as u64) < DELETE_ROWS {
+        if crate::store::changes(Some(&result)) < DELETE_ROWS {
             break;
         }
     }
@@ -138,21 +117,21 @@ pub async fn delete(db: &D1Database, tenant: &str, page: &str) -> ApiResult<()> 
 }
 
 pub async fn find(db: &D1Database, tenant: &str, page: &str) -> ApiResult<Option<PageState>> {
-    let row: Option<PageRow> = db
+    let statement = db
         .prepare("SELECT count, version, created_ms, updated_ms FROM pages WHERE tenant_id = ?1 AND page_id = ?2")
         .bind(&[tenant.into(), page.into()])
-        .or_internal("binding a page lookup")?
-        .first(None)
-        .await
-        .or_internal("reading a page")?;
-    Ok(row.map(|r| PageState {
+        .or_internal("binding a page lookup")?;
+    let Some(row) = rows::d1_first(statement, "reading a page").await? else {
+        return Ok(None);
+    };
+    Ok(Some(PageState {
         tenant_id: tenant.to_string(),
         page_id: page.to_string(),
-        count: r.count,
-        seq: r.version,
-        flushed_seq: r.version,
-        created_ms: r.created_ms,
-        updated_ms: r.updated_ms,
+        count: row.uint(0)?,
+        seq: row.uint(1)?,
+        flushed_seq: row.uint(1)?,
+        created_ms: row.uint(2)?,
+        updated_ms: row.uint(3)?,
     }))
 }
 
@@ -208,7 +187,7 @@ pub async fn history(
     let bucket = range.granularity.bucket_ms();
     // The bucket and day lengths are our own constants, written into the SQL as integer
     // literals: bound JavaScript numbers would turn the arithmetic into floating point.
-    let rows: Vec<Bucket> = db
+    let statement = db
         .prepare(format!(
             "SELECT start, SUM(visits) AS visits, SUM(uniques) AS uniques FROM (
                SELECT (ts / {bucket}) * {bucket} AS start, SUM(counted) AS visits, SUM(is_unique) AS uniques
@@ -220,13 +199,14 @@ pub async fn history(
              ) GROUP BY start ORDER BY start"
         ))
         .bind(&[tenant.into(), page.into(), int(range.from_ms), int(range.to_ms)])
-        .or_internal("binding a history query")?
-        .all()
-        .await
-        .or_internal("reading history")?
-        .results()
-        .or_internal("decoding history")?;
-    Ok(rows)
+        .or_internal("binding a history query")?;
+    rows::each(rows::d1(statement, "reading history").await?, |row| {
+        Ok(Bucket {
+            start: row.uint(0)?,
+            visits: row.uint(1)?,
+            uniques: row.uint(2)?,
+        })
+    })
 }
 
 /// The next retention step: `[from, to)` in `ts`, from the oldest expired row to the one
@@ -237,27 +217,22 @@ pub async fn next_expired(
     cutoff_ms: u64,
     rows: u64,
 ) -> ApiResult<Option<(u64, u64)>> {
-    #[derive(Deserialize)]
-    struct Bounds {
-        from: Option<u64>,
-        to: Option<u64>,
-    }
-    let bounds: Option<Bounds> = db
+    let statement = db
         .prepare(
-            "SELECT (SELECT MIN(ts) FROM visits WHERE ts < ?1) AS \"from\",
-                    (SELECT ts FROM visits WHERE ts < ?1 ORDER BY ts LIMIT 1 OFFSET ?2) AS \"to\"",
+            "SELECT (SELECT MIN(ts) FROM visits WHERE ts < ?1),
+                    (SELECT ts FROM visits WHERE ts < ?1 ORDER BY ts LIMIT 1 OFFSET ?2)",
         )
         .bind(&[int(cutoff_ms), int(rows)])
-        .or_internal("binding an expiry lookup")?
-        .first(None)
-        .await
-        .or_internal("finding expired visits")?;
-    Ok(bounds.and_then(|b| {
-        let from = b.from?;
-        // Rows sharing one timestamp move together, however many.
-        let to = b.to.unwrap_or(cutoff_ms).max(from + 1);
-        Some((from, to))
-    }))
+        .or_internal("binding an expiry lookup")?;
+    let Some(bounds) = crate::rows::d1_first(statement, "finding expired visits").await? else {
+        return Ok(None);
+    };
+    let Some(from) = bounds.opt_uint(0)? else {
+        return Ok(None);
+    };
+    // Rows sharing one timestamp move together, however many.
+    let to = bounds.opt_uint(1)?.unwrap_or(cutoff_ms).max(from + 1);
+    Ok(Some((from, to)))
 }
 
 /// Moves every visit row with `ts` in `[from, to)` into its day's total: the totals grow
@@ -282,10 +257,5 @@ pub async fn roll_up(db: &D1Database, from_ms: u64, to_ms: u64) -> ApiResult<u64
         ])
         .await
         .or_internal("rolling up visits")?;
-    let moved = results
-        .last()
-        .and_then(|r| r.meta().ok().flatten())
-        .and_then(|m| m.changes)
-        .unwrap_or(0);
-    Ok(moved as u64)
+    Ok(crate::store::changes(results.last()))
 }

@@ -4,45 +4,35 @@ use crate::domain::ids::TenantId;
 use crate::domain::input::TenantChanges;
 use crate::domain::views::{Tenant, TenantSettings};
 use crate::error::{ApiResult, OrInternal};
+use crate::rows::{self, Row};
 use crate::store::int;
-use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 const COLUMNS: &str =
     "id, label, created_ms, updated_ms, page_auto_create, count_bots, respect_dnt, allowed_origins";
 
-#[derive(Deserialize)]
-struct Row {
-    id: String,
-    label: String,
-    created_ms: u64,
-    updated_ms: u64,
-    page_auto_create: u8,
-    count_bots: u8,
-    respect_dnt: u8,
-    /// A JSON list, or NULL.
-    allowed_origins: Option<String>,
-}
-
-impl From<Row> for Tenant {
-    fn from(r: Row) -> Tenant {
-        Tenant {
-            tenant_id: r.id,
-            label: r.label,
-            created_ms: r.created_ms,
-            updated_ms: r.updated_ms,
-            settings: TenantSettings {
-                page_auto_create: r.page_auto_create == 1,
-                count_bots: r.count_bots == 1,
-                respect_dnt: r.respect_dnt == 1,
-            },
-            // Written by this module from a validated list; unreadable means none.
-            allowed_origins: r
-                .allowed_origins
-                .and_then(|json| serde_json::from_str(&json).ok()),
-        }
-    }
+/// A tenant from the columns of `COLUMNS`.
+fn tenant_of(mut row: Row) -> ApiResult<Tenant> {
+    Ok(Tenant {
+        tenant_id: row.text(0)?,
+        label: row.text(1)?,
+        created_ms: row.uint(2)?,
+        updated_ms: row.uint(3)?,
+        settings: TenantSettings {
+            page_auto_create: row.flag(4)?,
+            count_bots: row.flag(5)?,
+            respect_dnt: row.flag(6)?,
+        },
+        // Written by this module from a validated list; unreadable means none.
+        allowed_origins: row.opt_text(7)?.and_then(|json| {
+            let list: serde_json::Value = serde_json::from_str(&json).ok()?;
+            list.as_array()?
+                .iter()
+                .map(|o| o.as_str().map(str::to_string))
+                .collect()
+        }),
+    })
 }
 
 fn flag(b: bool) -> JsValue {
@@ -79,11 +69,10 @@ pub fn insert(db: &D1Database, t: &Tenant) -> ApiResult<D1PreparedStatement> {
 }
 
 async fn first(statement: D1PreparedStatement) -> ApiResult<Option<Tenant>> {
-    let row: Option<Row> = statement
-        .first(None)
-        .await
-        .or_internal("reading a tenant")?;
-    Ok(row.map(Tenant::from))
+    rows::d1_first(statement, "reading a tenant")
+        .await?
+        .map(tenant_of)
+        .transpose()
 }
 
 pub async fn find(db: &D1Database, id: &TenantId) -> ApiResult<Option<Tenant>> {
