@@ -1,5 +1,6 @@
 // Helpers for the benchmark: wrk runs and their parsing, fixture builds, sizes.
 import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -61,7 +62,7 @@ function toMs(text) {
  * asynchronously: Node must keep draining workerd's stdout meanwhile, or the Worker's
  * log writes back up and stall it.
  */
-export async function wrk(url, { seconds, connections, method = "GET", paths, headers = {} } = {}) {
+export async function wrk(url, { seconds, connections, method = "GET", paths, headers = {}, idempotencyKeys = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "edgecount-wrk-"));
   const script = join(dir, "script.lua");
   const lines = [`wrk.method = "${method}"`];
@@ -69,6 +70,11 @@ export async function wrk(url, { seconds, connections, method = "GET", paths, he
   if (paths) {
     lines.push(`local paths = {${paths.map((p) => JSON.stringify(p)).join(",")}}`);
     lines.push("request = function() return wrk.format(nil, paths[math.random(#paths)]) end");
+  } else if (idempotencyKeys) {
+    // A new Idempotency-Key (a UUID) per request; the prefix is new for every run.
+    const prefix = randomBytes(4).toString("hex");
+    lines.push("local n = 0");
+    lines.push(`request = function() n = n + 1; wrk.headers["Idempotency-Key"] = string.format("${prefix}-0000-4000-8000-%012x", n); return wrk.format() end`);
   }
   writeFileSync(script, lines.join("\n") + "\n");
   try {

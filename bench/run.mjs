@@ -9,7 +9,7 @@
 // proxy hop), state persisted to disk as in `wrangler dev`. Load comes from wrk, bounded
 // in connections and seconds, against 127.0.0.1 only. Results: bench/results.json.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -131,6 +131,27 @@ async function setUp(url, mf, spread = 0) {
   return { url, db, call, tenant: tenant_id, hotPath: `/tenants/${tenant_id}/${hot.counter_id}`, hotId: hot.counter_id, counters };
 }
 
+/**
+ * What the ledger costs on disk: the two largest counter object databases (the hot
+ * counter and the keyed one), their SQLite files with WAL, per operation they hold.
+ */
+function ledgerCost(dir, operations) {
+  const files = [];
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith(".sqlite")) files.push({ p, bytes: statSync(p).size + (existsSync(`${p}-wal`) ? statSync(`${p}-wal`).size : 0) });
+    }
+  };
+  walk(dir);
+  files.sort((a, b) => b.bytes - a.bytes);
+  const total = operations.unkeyed + operations.keyed;
+  const bytes = (files[0]?.bytes ?? 0) + (files[1]?.bytes ?? 0);
+  const perOp = bytes / total;
+  return { operations: total, bytes, bytes_per_operation: Math.round(perOp), ten_million_operations_gb: +((perOp * 1e7) / 1e9).toFixed(2) };
+}
+
 // As deployed and with limits off, in two runtimes side by side. Each path runs on both
 // twice, in the order deployed, off, off, deployed, so that drift over the run touches
 // both alike; a row is the mean of its two runs.
@@ -177,6 +198,21 @@ async function setUp(url, mf, spread = 0) {
       average(`limits off ${name}`, o1, o2);
     }
     results.visits_logged = (await d.db.prepare("SELECT COUNT(*) AS n FROM visits").first()).n;
+
+    // V2: every increment with its own Idempotency-Key (looked up in the ledger, then
+    // stored as the operation's id), on a counter of its own, beside unkeyed ones.
+    const keyed = await d.call("POST", `/tenants/${d.tenant}`, { label: "keyed", max_delta: 1 });
+    const keyedPath = `/v2/tenants/${d.tenant}/counters/${keyed.counter_id}/inc`;
+    const v2 = { method: "POST", headers: { "X-API-Key": ADMIN }, idempotencyKeys: true };
+    const k1 = await measure("deployed V2 keyed inc 1", `${d.url}${keyedPath}`, v2);
+    const h3 = await measure("deployed inc (hot) 3", `${d.url}${d.hotPath}/inc`, { method: "POST" });
+    const k2 = await measure("deployed V2 keyed inc 2", `${d.url}${keyedPath}`, v2);
+    average("deployed V2 keyed inc", k1, k2);
+    results.runs["deployed inc (hot), beside V2"] = h3;
+    results.ledger = ledgerCost(join(state, "edgecount", "do"), {
+      unkeyed: (await d.call("GET", d.hotPath)).value + 1,
+      keyed: (await d.call("GET", `/tenants/${d.tenant}/${keyed.counter_id}`)).value + 1,
+    });
   } finally {
     await a.stop();
     await b.stop();
@@ -238,6 +274,7 @@ results.ratios = {
   deployed_hot_vs_floor: ratio("deployed inc (hot)", "floor (Rust→DO no-op)"),
   deployed_get_vs_floor: ratio("deployed GET", "floor (Rust→DO no-op)"),
   a_line_each_vs_deployed_hot: ratio("inc (hot), a line each", "deployed inc (hot)"),
+  v2_keyed_vs_unkeyed_hot: ratio("deployed V2 keyed inc", "deployed inc (hot), beside V2"),
   spread_vs_hot: ratio("deployed inc (1,000)", "deployed inc (hot)"),
   floor_vs_ceiling: ratio("floor (Rust→DO no-op)", "ceiling (JS no-op)"),
   floor_spread_vs_floor_hot: ratio("floor, 1,000 objects", "floor (Rust→DO no-op)"),
@@ -251,11 +288,13 @@ const targets = [
   ["≤ 1 D1 write per flush interval", results.hot.d1_writes_per_flush_interval <= 1],
   ["retention ≥ 2,000,000 rows in one run", results.retention.left === 0 && results.retention.totals_exact],
   ["gzip bundle ≤ 300 KiB", results.bundle.gzip_kib <= 300],
+  ["V2 keyed inc within 20 % of unkeyed", results.ratios.v2_keyed_vs_unkeyed_hot >= 0.8],
 ];
 results.targets = Object.fromEntries(targets);
 
 console.log(`\nD1 during the hot run: ${results.hot.d1_writes} writes for ${results.hot.increments} increments over ${results.hot.flush_intervals} flush intervals of ${FLUSH_INTERVAL_MS} ms (${results.hot.d1_writes_per_1000_increments} per 1,000 increments; ${results.hot.d1_writes_per_flush_interval} per interval); D1 equals the object: ${results.hot.d1_matches_object}`);
 console.log(`Bundle (wrangler deploy --dry-run): ${results.bundle.upload_kib} KiB, gzip ${results.bundle.gzip_kib} KiB`);
+console.log(`Ledger: ${results.ledger.bytes} bytes on disk for ${results.ledger.operations} operations (${results.ledger.bytes_per_operation} bytes each; 10 million operations ≈ ${results.ledger.ten_million_operations_gb} GB in one object)`);
 console.log("\n| ratio | value |\n|---|---|");
 for (const [k, v] of Object.entries(results.ratios)) console.log(`| ${k} | ${v} |`);
 console.log("\n| target | met |\n|---|---|");
