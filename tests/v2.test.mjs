@@ -252,6 +252,29 @@ describe("401 and 403", () => {
     }
     assert.equal((await svc.request("GET", `/tenants/${t}/${c}`)).json.value, before, "a refused key counts nothing");
   });
+
+  test("a bad key is 401 before anything else is decided, a disallowed origin included", async () => {
+    const res = await svc.request("GET", `/tenants/${t}/${c}`, { headers: { ...key("ck_nope"), Origin: "https://elsewhere.example" }, ip: "192.0.2.120" });
+    assert.equal(res.status, 401);
+    const noKey = await svc.request("GET", `/v2/tenants/${t}/counters/${c}`, { ip: "192.0.2.121" });
+    assert.equal(noKey.status, 401);
+  });
+
+  test("made-up keys charge the refusal brake: a flood is stopped without reading D1 for each", async () => {
+    const ip = "192.0.2.150";
+    // The brake counts in fixed one-minute windows: start early in one.
+    const intoWindow = Date.now() % 60_000;
+    if (intoWindow > 45_000) await new Promise((r) => setTimeout(r, 60_100 - intoWindow));
+    const statuses = [];
+    for (let i = 0; i < 65; i++) {
+      const made = `ck_${crypto.randomUUID()}.${"A".repeat(43)}`;
+      statuses.push((await svc.request("GET", `/tenants/${t}/${c}`, { headers: key(made), ip })).status);
+    }
+    assert.deepEqual([...new Set(statuses.slice(0, 60))], [401], "the brake's limit from wrangler.toml");
+    assert.deepEqual([...new Set(statuses.slice(61))], [429]);
+    // Another client is not affected, and a real key still works.
+    assert.equal((await svc.request("GET", `/v2/tenants/${t}/counters/${c}`, { headers: key(keys.all), ip: "192.0.2.151" })).status, 200);
+  });
 });
 
 describe("idempotency and the ledger", () => {

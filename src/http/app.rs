@@ -4,7 +4,7 @@
 //! the object they count, not here: the edge spends no object request on limits.
 
 use crate::config::{self, LogMode};
-use crate::domain::access::authorize;
+use crate::domain::access::{authorize, Principal};
 use crate::domain::agent::AgentClass;
 use crate::domain::auth::presented_key;
 use crate::domain::client::ClientKey;
@@ -111,6 +111,22 @@ async fn serve(
     *pattern = resource.pattern();
     let header = |name| req.headers().get(name).ok().flatten();
     let client = ClientKey::from_header(header("CF-Connecting-IP").as_deref());
+    let method = Method::parse(req.method().as_ref());
+    // A presented key must verify before anything else is decided: 401 on any route,
+    // whatever else is wrong with the request. A preflight carries no key.
+    let principal = if method == Method::Options {
+        Principal::Anonymous
+    } else {
+        let (x_api_key, authorization) = (header("X-API-Key"), header("Authorization"));
+        let presented = presented_key(x_api_key.as_deref(), authorization.as_deref());
+        match principal::resolve(env, &config, presented, &client).await {
+            Err(ApiError::Unauthorized) => {
+                brake::refused(env, &client, now_ms()).await;
+                return Err(ApiError::Unauthorized);
+            }
+            other => other?,
+        }
+    };
     // An <img> sends no Origin; a badge answers every page (its Referer decides counting).
     let origin = header("Origin").filter(|_| !resource.is_badge());
     if let Some(origin) = origin.as_deref() {
@@ -120,7 +136,6 @@ async fn serve(
         };
         cors::check_origin(tenant_list.as_ref().unwrap_or(&config.cors), origin)?;
     }
-    let method = Method::parse(req.method().as_ref());
     if method == Method::Options {
         return cors::preflight(&resource).map_err(ApiError::internal);
     }
@@ -128,17 +143,7 @@ async fn serve(
 
     let mut agent = AgentClass::Other;
     let mut braked = false;
-    // One authorization step for every route: a presented key must verify (401 on any
-    // route otherwise), then the route's need decides (401 / 403).
-    let (x_api_key, authorization) = (header("X-API-Key"), header("Authorization"));
-    let presented = presented_key(x_api_key.as_deref(), authorization.as_deref());
-    let principal = match principal::resolve(env, &config, presented).await {
-        Err(ApiError::Unauthorized) => {
-            brake::refused(env, &client, now_ms()).await;
-            return Err(ApiError::Unauthorized);
-        }
-        other => other?,
-    };
+    // One authorization step for every route: the route's need decides (401 / 403).
     authorize(
         &principal,
         matched.access.need(),

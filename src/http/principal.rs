@@ -2,14 +2,18 @@
 //! credential from D1, verified in the Worker. Credentials are cached per isolate for
 //! `CACHE_MS`, so the hot path reads D1 once a minute per key at most; a revocation is
 //! dropped from the revoking isolate's cache at once and reaches every other isolate
-//! within `CACHE_MS`. Unknown ids are cached too: a flood of made-up keys costs one D1
-//! read per key id, and each refusal charges the client's refusal brake.
+//! within `CACHE_MS`. A made-up key costs at most one D1 read: each refusal charges the
+//! client's refusal brake, and a client the brake stopped gets no D1 read at all. Unknown
+//! ids are cached only while the cache is less than half full, so a flood of them cannot
+//! push real keys out.
 
 use crate::config::Config;
 use crate::domain::access::Principal;
 use crate::domain::auth::is_admin;
+use crate::domain::client::ClientKey;
 use crate::domain::credentials::{parse_key, Credential};
 use crate::error::{ApiError, ApiResult};
+use crate::http::brake;
 use crate::platform::now_ms;
 use crate::store;
 use std::cell::RefCell;
@@ -28,7 +32,12 @@ thread_local! {
 }
 
 /// The principal a presented key (if any) stands for; a key that does not verify is 401.
-pub async fn resolve(env: &Env, config: &Config, presented: Option<&str>) -> ApiResult<Principal> {
+pub async fn resolve(
+    env: &Env,
+    config: &Config,
+    presented: Option<&str>,
+    client: &ClientKey,
+) -> ApiResult<Principal> {
     let Some(key) = presented else {
         return Ok(Principal::Anonymous);
     };
@@ -40,6 +49,9 @@ pub async fn resolve(env: &Env, config: &Config, presented: Option<&str>) -> Api
     let credential = match cached(&id, now) {
         Some(found) => found,
         None => {
+            if brake::stopped(client, now) {
+                return Err(brake::stop());
+            }
             let found = store::credentials::find(&store::database(env)?, &id).await?;
             remember(id, found.clone(), now);
             found
@@ -62,6 +74,9 @@ fn cached(id: &Uuid, now: u64) -> Option<Option<Credential>> {
 fn remember(id: Uuid, found: Option<Credential>, now: u64) {
     CACHE.with(|c| {
         let mut cache = c.borrow_mut();
+        if found.is_none() && cache.len() >= CACHE_MAX / 2 {
+            return;
+        }
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }

@@ -253,11 +253,19 @@ impl CounterStorage {
     /// (its delta the value they reach), so the deltas still sum to the value. A baseline
     /// keeps its id as it grows; `new_id` names the first one.
     pub fn fold(&self, before_ms: u64, new_id: &Uuid) -> ApiResult<Pruned> {
+        // Operations are made in `seq` order at times that never go back, so the ones
+        // past the retention are a prefix of the table: it is read by the primary key,
+        // one batch at most, and not at all while the oldest is young enough.
+        match self.oldest_foldable()? {
+            Some(at) if at < before_ms => {}
+            other => return Ok(Pruned::OldestLeft(other)),
+        }
         let span = rows::sql_first(
             self.0.exec(
                 "SELECT MIN(seq), MAX(seq), COUNT(*) FROM
-                   (SELECT seq FROM operations WHERE created_ms < ? ORDER BY seq LIMIT ?)",
-                vec![int(before_ms), int(FOLD_BATCH)],
+                   (SELECT seq, created_ms FROM operations ORDER BY seq LIMIT ?)
+                 WHERE created_ms < ?",
+                vec![int(FOLD_BATCH), int(before_ms)],
             ),
             "finding operations to fold",
         )?
@@ -287,24 +295,19 @@ impl CounterStorage {
                 return Ok(Pruned::More);
             }
         }
-        // The oldest operation that a later step may fold (the root stays as it is).
-        let oldest = rows::sql_first(
+        Ok(Pruned::OldestLeft(self.oldest_foldable()?))
+    }
+
+    /// When the oldest operation after the root was made: the next one to fold.
+    fn oldest_foldable(&self) -> ApiResult<Option<u64>> {
+        let row = rows::sql_first(
             self.0.exec(
-                "SELECT MIN(created_ms) FROM operations
-                 WHERE seq > (SELECT MIN(seq) FROM operations)",
+                "SELECT created_ms FROM operations ORDER BY seq LIMIT 1 OFFSET 1",
                 None,
             ),
             "finding the oldest operation",
         )?;
-        Ok(Pruned::OldestLeft(match oldest {
-            Some(row) => row.opt_uint(0)?,
-            None => None,
-        }))
-    }
-
-    /// Bytes the object's storage takes, for measuring what the ledger costs.
-    pub fn size(&self) -> u64 {
-        self.0.database_size() as u64
+        row.map(|r| r.uint(0)).transpose()
     }
 }
 
