@@ -12,6 +12,24 @@ use crate::domain::ledger::{Actor, Requested};
 use crate::error::{ApiError, ApiResult};
 use uuid::Uuid;
 
+/// What a counter's answer to a read (or a counting badge's increment) shows, read back
+/// by the Worker: its label and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub label: Option<String>,
+    pub value: i64,
+}
+
+impl Shown {
+    pub fn from_answer(body: &str) -> Option<Shown> {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        Some(Shown {
+            label: v.get("label")?.as_str().map(str::to_string),
+            value: v.get("value")?.as_i64()?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CounterCall {
     /// Create the object's state from a record the Worker just wrote to D1.
@@ -288,6 +306,32 @@ mod tests {
         };
         assert_eq!(set.keyed(), Some((k, Requested::Set { value: 2 })));
         assert_eq!(CounterCall::Read { tenant }.keyed(), None);
+    }
+
+    #[test]
+    fn counter_answers_read_back() {
+        use crate::domain::counter::{CounterMeta, CounterState};
+        let meta = CounterMeta {
+            counter_id: "c".into(),
+            tenant_id: "t".into(),
+            label: None,
+            max_delta: 5,
+            created_ms: 0,
+        };
+        let state = CounterState {
+            value: -4,
+            version: 1,
+            updated_ms: 0,
+        };
+        let body = crate::domain::views::counter_json(&meta, &state);
+        assert_eq!(
+            Shown::from_answer(&body),
+            Some(Shown {
+                label: None,
+                value: -4
+            })
+        );
+        assert_eq!(Shown::from_answer("{}"), None);
     }
 
     #[test]

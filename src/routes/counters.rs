@@ -129,13 +129,15 @@ pub async fn increment(
     call_object(ctx.env, counter, &call).await
 }
 
-/// The request's Idempotency-Key; V2 requires one.
+/// The request's Idempotency-Key; V2 requires one (an empty header is none).
 fn keyed(ctx: &Ctx<'_>, required: bool) -> ApiResult<Option<IdempotencyKey>> {
-    let key = ctx.idempotency_key()?;
-    if required && key.is_none() {
+    let blank = ctx
+        .header("Idempotency-Key")
+        .is_none_or(|k| k.trim().is_empty());
+    if required && blank {
         return Err(ApiError::IdempotencyKeyRequired);
     }
-    Ok(key)
+    ctx.idempotency_key()
 }
 
 /// A page of the counter's operations, newest first, from its object's ledger.

@@ -11,7 +11,7 @@ use crate::embeds::script;
 use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::context::Ctx;
 use crate::http::tenant_origins;
-use crate::objects::counter_protocol::CounterCall;
+use crate::objects::counter_protocol::{CounterCall, Shown};
 use crate::platform::to_upper;
 use crate::routes::counters::call_object;
 use crate::routes::pages::{read_page, record_visit};
@@ -95,10 +95,11 @@ async fn counter_shown(
     if status != 200 {
         return Err(ApiError::from_answer(status, &text));
     }
-    let json: serde_json::Value = serde_json::from_str(&text).or_internal("decoding a counter")?;
+    let shown = Shown::from_answer(&text)
+        .ok_or_else(|| ApiError::internal("a counter answer that does not parse"))?;
     Ok((
-        json["label"].as_str().unwrap_or("count").to_string(),
-        json["value"].as_i64().unwrap_or_default(),
+        shown.label.unwrap_or_else(|| "count".into()),
+        shown.value,
         refused,
     ))
 }
