@@ -61,14 +61,6 @@ impl Row {
     pub fn text(&mut self, i: usize) -> ApiResult<String> {
         self.opt_text(i)?.ok_or_else(|| Row::wrong(i, "text"))
     }
-
-    pub fn opt_blob(&mut self, i: usize) -> ApiResult<Option<Vec<u8>>> {
-        match self.0.get_mut(i) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Blob(b)) => Ok(Some(std::mem::take(b))),
-            Some(_) => Err(Row::wrong(i, "bytes")),
-        }
-    }
 }
 
 /// Every row of an object's SQLite query.

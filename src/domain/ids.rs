@@ -1,4 +1,4 @@
-//! Identifiers: tenants, counters and operations are UUIDv7 strings. Parsing happens once
+//! Identifiers: tenants, counters and credentials are UUIDv7 strings. Parsing happens once
 //! at the edge; everything past it holds a typed id that cannot be malformed.
 
 use crate::error::{ApiError, ApiResult};
@@ -46,7 +46,6 @@ macro_rules! uuid_id {
 
 uuid_id!(TenantId, "tenant_id");
 uuid_id!(CounterId, "counter_id");
-uuid_id!(OperationId, "operation_id");
 uuid_id!(CredentialId, "credential_id");
 
 /// A UUIDv7 from an injected clock and randomness, so ids are testable without either.

@@ -490,8 +490,8 @@ impl CounterObject {
         let flush_due = retry_at.or(behind.then_some(now + config.flush_interval_ms));
         let retention_ms = config.operation_retention_days * 86_400_000;
         let skewed = now.saturating_add_signed(config.clock_skew_ms);
-        let baseline_id = uuid_v7(now, random_bytes()?);
-        let prune_due = match storage.fold(skewed.saturating_sub(retention_ms), &baseline_id)? {
+        let new_id = || Ok(uuid_v7(now, random_bytes()?));
+        let prune_due = match storage.fold(skewed.saturating_sub(retention_ms), new_id)? {
             Pruned::More => Some(now + 1_000),
             // A day's slack gathers folding into fewer, larger steps.
             Pruned::OldestLeft(oldest) => oldest.map(|at| {

@@ -251,8 +251,12 @@ impl CounterStorage {
 
     /// Folds up to `FOLD_BATCH` operations made before `before_ms` into one `baseline`
     /// (its delta the value they reach), so the deltas still sum to the value. A baseline
-    /// keeps its id as it grows; `new_id` names the first one.
-    pub fn fold(&self, before_ms: u64, new_id: &Uuid) -> ApiResult<Pruned> {
+    /// keeps its id as it grows; `new_id` makes the first one's.
+    pub fn fold(
+        &self,
+        before_ms: u64,
+        new_id: impl FnOnce() -> ApiResult<Uuid>,
+    ) -> ApiResult<Pruned> {
         // Operations are made in `seq` order at times that never go back, so the ones
         // past the retention are a prefix of the table: it is read by the primary key,
         // one batch at most, and not at all while the oldest is young enough.
@@ -275,7 +279,7 @@ impl CounterStorage {
             let root = self.operations(&format!("{OPERATION} WHERE seq = ?"), vec![int(first)])?;
             let id = match root.first() {
                 Some(op) if op.kind == OperationKind::Baseline => op.id,
-                _ => *new_id,
+                _ => new_id()?,
             };
             self.0
                 .exec("DELETE FROM operations WHERE seq < ?", vec![int(last)])
