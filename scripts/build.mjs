@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { buildDashboard } from "./build-dashboard.mjs";
 
 const root = resolve(import.meta.dirname, "..");
 const output = join(root, "build", "index.js");
@@ -33,6 +34,8 @@ function tool(envName, candidates) {
 }
 
 export function build({ force = false } = {}) {
+  // The dashboard's static files: esbuild takes milliseconds, so always.
+  buildDashboard();
   if (!force && isFresh()) return;
   const cargoBin = join(process.env.CARGO_HOME ?? join(homedir(), ".cargo"), "bin");
   const env = {

@@ -34,11 +34,15 @@ pub struct Config {
     pub retention_run_seconds: u64,
     /// Visit rows older than this are deleted by the scheduled cleanup.
     pub visit_retention_days: u64,
+    /// Site-wide visitors a tenant's day counts exactly before it samples
+    /// (`STATS_EXACT_VISITORS`, default 100,000, at least 100).
+    pub stats_exact_visitors: u64,
     /// Counter operations older than this are folded into a baseline
     /// (`OPERATION_RETENTION_DAYS`, at least 2: keys replay for 48 hours).
     pub operation_retention_days: u64,
-    /// Added to the clock that decides which operations are past their retention, so
-    /// tests can age a ledger (`EDGECOUNT_CLOCK_SKEW_MS`; never set in production).
+    /// Added to the clock that decides which operations are past their retention, and to
+    /// the time visits are recorded at (`visit_clock`), so tests can age a ledger and
+    /// record visits on past days (`EDGECOUNT_CLOCK_SKEW_MS`; never set in production).
     pub clock_skew_ms: i64,
     /// The tenant the migration routes act on (`DEFAULT_TENANT_LABEL`).
     pub default_tenant_label: String,
@@ -113,6 +117,11 @@ impl GitHubConfig {
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 2_000;
 
 impl Config {
+    /// The time a visit is recorded at: the clock, shifted by `clock_skew_ms`.
+    pub fn visit_clock(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_add_signed(self.clock_skew_ms)
+    }
+
     /// The key that signs pagination cursors, derived from the administrator secret.
     pub fn cursor_key(&self) -> crate::domain::cursor::CursorKey {
         crate::domain::cursor::CursorKey::derive(self.admin_api_key.as_deref().unwrap_or(""))
@@ -178,6 +187,10 @@ impl Config {
             visit_retention_days: match number("VISIT_RETENTION_DAYS", 400, 36_500)? {
                 0 => return Err("VISIT_RETENTION_DAYS must be at least 1".into()),
                 days => days,
+            },
+            stats_exact_visitors: match number("STATS_EXACT_VISITORS", 100_000, 100_000_000)? {
+                n if n < 100 => return Err("STATS_EXACT_VISITORS must be at least 100".into()),
+                n => n,
             },
             operation_retention_days: match number("OPERATION_RETENTION_DAYS", 400, 36_500)? {
                 d if d < crate::domain::ledger::MIN_RETENTION_DAYS => {
@@ -317,6 +330,8 @@ mod tests {
         assert_eq!(c.fault, None);
         assert_eq!(c.visit_retention_days, 400);
         assert_eq!(c.operation_retention_days, 400);
+        assert_eq!(c.stats_exact_visitors, 100_000);
+        assert!(parse(&[("STATS_EXACT_VISITORS", "99")]).is_err());
         assert_eq!(c.clock_skew_ms, 0);
         assert_eq!(c.default_tenant_label, "default");
         assert!(!c.github.enabled());

@@ -21,7 +21,7 @@ async function serveBlog() {
     try {
       const text = readFileSync(join(BLOG, name.replace(/\.\./g, "")), "utf8");
       res.writeHead(200, { "content-type": TYPES[name.slice(name.lastIndexOf("."))] ?? "text/plain" });
-      res.end(substitute(text));
+      res.end(substitute(text, req.url));
     } catch {
       res.writeHead(404).end();
     }
@@ -41,13 +41,17 @@ before(async () => {
   // The allowed origin must be known before the Worker starts: start the blog first.
   blog = await serveBlog();
   stranger = await serveBlog();
-  svc = await startWorker({ vars: { CORS_ALLOWED_ORIGINS: blog.url } });
+  // With static assets in front, as deployed: the embed script is one.
+  svc = await startWorker({ assets: true, vars: { CORS_ALLOWED_ORIGINS: blog.url } });
   const api = new URL(svc.url).origin;
   const created = await svc.request("POST", "/tenants", { headers: admin, json: { label: "blog", page_auto_create: true } });
   tenant = created.json.tenant_id;
   counter = (await svc.createCounter(tenant, { label: "likes" })).counter_id;
-  substitute = (text) =>
-    text.replaceAll("http://127.0.0.1:8787", api).replaceAll("YOUR_TENANT_ID", tenant).replaceAll("YOUR_COUNTER_ID", counter);
+  // `?as-is`: the page as a real site has it, without the example's data-edgecount-localhost.
+  substitute = (text, url = "") => {
+    const page = text.replaceAll("http://127.0.0.1:8787", api).replaceAll("YOUR_TENANT_ID", tenant).replaceAll("YOUR_COUNTER_ID", counter);
+    return url.includes("as-is") ? page.replaceAll(" data-edgecount-localhost", "") : page;
+  };
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -125,5 +129,48 @@ test("the badge renders as an image of its own width", async () => {
   // The picture the README shows, refreshed on request so tests leave the tree clean.
   const picture = process.env.EDGECOUNT_UPDATE_SCREENSHOT ? join(root, "docs", "example-blog.png") : join(tmpdir(), "edgecount-example-blog.png");
   await page.screenshot({ path: picture });
+  await page.close();
+});
+
+const pageCount = async (id) => (await svc.request("GET", `/tenants/${tenant}/pages/${encodeURIComponent(id)}`)).json?.count ?? 0;
+
+test("a single-page site counts each path it navigates to once", async () => {
+  const { page, errors } = await open(`${blog.url}/spa.html`);
+  const visits = [];
+  page.on("request", (r) => r.method() === "POST" && r.url().includes("/visit") && visits.push(new URL(r.url()).pathname));
+  await page.waitForSelector("#views[data-edgecount-ready]");
+  await page.click("text=First post");
+  await page.waitForFunction(() => location.pathname === "/spa/first");
+  await page.click("text=Second post");
+  await page.click("text=Home");
+  await page.goBack(); // popstate: /spa/second again
+  await page.evaluate(() => history.replaceState(null, "", location.pathname)); // same path
+  await page.click("text=First post");
+  await page.waitForLoadState("networkidle");
+  // After the landing (counted before the listener): one request per new path, none for
+  // going back, the same path replaced, or a path counted already.
+  assert.deepEqual(visits.map(decodeURIComponent), [`/tenants/${tenant}/pages//spa/first/visit`, `/tenants/${tenant}/pages//spa/second/visit`]);
+  for (const id of ["/spa.html", "/spa/first", "/spa/second"]) assert.equal(await pageCount(id), 1, id);
+  assert.equal(await page.textContent("#views"), "1", "the current page's count is shown");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("ignore my visits, and localhost, show counts and count nothing", async () => {
+  const before = await pageCount("/post.html");
+  const { page, errors } = await open(`${blog.url}/post.html`);
+  await page.waitForSelector("#views[data-edgecount-ready]");
+  assert.equal(await pageCount("/post.html"), before + 1);
+  await page.evaluate(() => localStorage.setItem("edgecount_ignore", "1"));
+  await page.reload();
+  await page.waitForSelector("#views[data-edgecount-ready]");
+  assert.equal(Number(await page.textContent("#views")), before + 1, "the count still shows");
+  assert.equal(await pageCount("/post.html"), before + 1, "and did not grow");
+  await page.evaluate(() => localStorage.removeItem("edgecount_ignore"));
+  // The page as a real site ships it, opened on this machine: nothing counts.
+  await page.goto(`${blog.url}/post.html?as-is`);
+  await page.waitForSelector("#views[data-edgecount-ready]");
+  assert.equal(await pageCount("/post.html"), before + 1);
+  assert.deepEqual(errors, []);
   await page.close();
 });

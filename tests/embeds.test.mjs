@@ -70,19 +70,32 @@ describe("badges", () => {
 });
 
 describe("embed.js", () => {
-  test("is small, versioned by its ETag and cached long", async () => {
-    const res = await svc.request("GET", "/embed.js");
-    assert.equal(res.status, 200);
-    assert.match(res.headers.get("content-type"), /javascript/);
-    assert.match(res.headers.get("cache-control"), /max-age=\d{5,}/);
-    const etag = res.headers.get("etag");
-    assert.ok(etag);
-    const gz = gzipSync(Buffer.from(res.text)).length;
-    assert.ok(gz <= 3 * 1024, `${gz} bytes gzipped`);
-    assert.ok(!/cookie|localStorage|sessionStorage/.test(res.text.replace(/\/\*[\s\S]*?\*\//g, "")), "no cookies or storage");
-    assert.equal((await svc.request("GET", "/embed.js", { headers: { "If-None-Match": etag } })).status, 304);
+  test("is a static asset: small, versioned by its ETag and cached long", async () => {
+    // Served by Workers Static Assets as deployed: a page load costs no Worker invocation.
+    const assets = await startWorker({ assets: true });
+    try {
+      await checkScript(assets);
+    } finally {
+      await assets.close();
+    }
   });
 });
+
+async function checkScript(svc) {
+  const res = await svc.request("GET", "/embed.js");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /javascript/);
+  assert.match(res.headers.get("cache-control"), /max-age=\d{5,}/);
+  const etag = res.headers.get("etag");
+  assert.ok(etag);
+  const gz = gzipSync(Buffer.from(res.text)).length;
+  assert.ok(gz <= 3 * 1024, `${gz} bytes gzipped`);
+  const code = res.text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+  assert.ok(!/cookie|sessionStorage|setItem/.test(code), "no cookies, nothing stored");
+  assert.deepEqual(code.match(/localStorage\.\w+\([^)]*\)/g), ['localStorage.getItem("edgecount_ignore")'], "one storage read: the ignore switch");
+  assert.equal(res.headers.get("access-control-allow-origin"), "*");
+  assert.equal((await svc.request("GET", "/embed.js", { headers: { "If-None-Match": etag } })).status, 304);
+}
 
 describe("tenant settings for embeds", () => {
   test("a tenant's allowed origins decide, falling back to CORS_ALLOWED_ORIGINS", async () => {

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod input;
 pub mod ledger;
 pub mod page;
+pub mod stats;
 pub mod time;
 pub mod uniques;
 pub mod views;

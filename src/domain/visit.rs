@@ -17,10 +17,13 @@ pub struct VisitRow {
     pub agent: String,
     pub counted: u8,
     pub is_unique: u8,
+    /// A first visit's site-wide visitor hash (`domain::stats::site_hash`): it goes to
+    /// the tenant's set of the day, never into the visit log.
+    pub site: Option<i64>,
 }
 
 /// Rows as one JSON array of arrays, `[seq, ts, referrer_host, country, agent, counted,
-/// is_unique]` each: how a batch of rows crosses into SQLite (object storage and D1)
+/// is_unique, site]` each: how a batch of rows crosses into SQLite (object storage and D1)
 /// in one bound value, unpacked there with `json_each`.
 pub fn rows_json(rows: &[VisitRow]) -> String {
     let tuples: Vec<_> = rows
@@ -34,6 +37,7 @@ pub fn rows_json(rows: &[VisitRow]) -> String {
                 r.agent.as_str(),
                 r.counted,
                 r.is_unique,
+                r.site,
             )
         })
         .collect();
@@ -123,10 +127,11 @@ mod tests {
             agent: "browser".into(),
             counted: 1,
             is_unique: 0,
+            site: None,
         };
         assert_eq!(
             rows_json(&[row(7, Some("news.example")), row(8, None)]),
-            r#"[[7,1700000000000,"news.example",null,"browser",1,0],[8,1700000000000,null,null,"browser",1,0]]"#
+            r#"[[7,1700000000000,"news.example",null,"browser",1,0,null],[8,1700000000000,null,null,"browser",1,0,null]]"#
         );
         assert_eq!(rows_json(&[]), "[]");
     }

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::domain::access::Principal;
 use crate::domain::agent::AgentClass;
 use crate::domain::client::ClientKey;
+use crate::domain::history::HistoryRange;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::ledger::Actor;
 use crate::domain::visit::{client_hash, day_of};
@@ -83,6 +84,16 @@ impl Ctx<'_> {
     /// be reached.
     pub async fn salt(&self) -> Option<String> {
         crate::objects::salts::today(self.env, day_of(crate::platform::now_ms())).await
+    }
+
+    /// `from`, `to` and `granularity`, as history and stats take them.
+    pub fn history_range(&self) -> ApiResult<HistoryRange> {
+        HistoryRange::parse(
+            self.query("from")?.as_deref(),
+            self.query("to")?.as_deref(),
+            self.query("granularity")?.as_deref(),
+            crate::platform::now_ms(),
+        )
     }
 
     pub fn idempotency_key(&self) -> ApiResult<Option<IdempotencyKey>> {

@@ -76,9 +76,10 @@ pub const OPERATIONS: &[Operation] = &[
     op!("post" "/tenants/{tenant_id}/counters/{counter_id}/set" "setValue" scope "counter:adjust", "Set a counter's value", query &[], body Some("NewValue"), ok 200 "Mutation" JSON),
     op!("get" "/tenants/{tenant_id}/{counter_id}/badge.svg" "counterBadge" Public, "A counter's SVG badge", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: increment first")], body None, ok 200 "" "image/svg+xml"),
     op!("get" "/tenants/{tenant_id}/counters/{counter_id}/badge.svg" "counterBadgeAlias" Public, "A counter's SVG badge (alias)", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: increment first")], body None, ok 200 "" "image/svg+xml"),
-    op!("post" "/tenants/{tenant_id}/pages/{page_id}/visit" "visit" Public, "Count a visit", query &[], body None, ok 200 "Visit" JSON),
+    op!("post" "/tenants/{tenant_id}/pages/{page_id}/visit" "visit" Public, "Count a visit", query &[("referrer", "where the visitor came from (a URL; empty: nowhere); without it the Referer header says")], body None, ok 200 "Visit" JSON),
     op!("get" "/tenants/{tenant_id}/pages/{page_id}" "getPage" Public, "Read a page's count", query &[], body None, ok 200 "Page" JSON),
     op!("delete" "/tenants/{tenant_id}/pages/{page_id}" "deletePage" Admin, "Delete a page with its visit log and history", query &[], body None, ok 204 "" ""),
+    op!("get" "/tenants/{tenant_id}/stats" "stats" scope "tenant:read", "A site's visits, visitors, series and top lists over a range, from rollups", query &[("from", "RFC 3339 or date"), ("to", "RFC 3339 or date"), ("granularity", "hour | day"), ("limit", "top list length, 1-100, default 10"), ("page", "narrow everything to one page id")], body None, ok 200 "Stats" JSON),
     op!("get" "/tenants/{tenant_id}/pages/{page_id}/history" "pageHistory" Public, "A page's visits by hour or day", query &[("from", "RFC 3339 or date"), ("to", "RFC 3339 or date"), ("granularity", "hour | day")], body None, ok 200 "History" JSON),
     op!("get" "/tenants/{tenant_id}/pages/{page_id}/badge.svg" "pageBadge" Public, "A page's SVG badge", query &[("label", "text"), ("color", "name or hex"), ("label_color", "name or hex"), ("style", "flat | flat-square | for-the-badge"), ("format", "full | short"), ("inc", "1: count a visit first")], body None, ok 200 "" "image/svg+xml"),
     op!("get" "/embed.js" "embedScript" Public, "The embed script", query &[], body None, ok 200 "" "text/javascript"),
@@ -122,6 +123,7 @@ pub fn operation_id(route: &Route) -> &'static str {
         Route::GetPage(..) => "getPage",
         Route::DeletePage(..) => "deletePage",
         Route::PageHistory(..) => "pageHistory",
+        Route::Stats(_) => "stats",
         Route::LegacyCounterIncrement => "legacyCounterIncrement",
         Route::LegacyCounterRead => "legacyCounterRead",
         Route::WebCounterIncrement => "webCounterIncrement",
@@ -131,7 +133,6 @@ pub fn operation_id(route: &Route) -> &'static str {
         Route::LegacyVisits(_) => "legacyVisits",
         Route::GitHub => "githubPath",
         Route::GitHubView(..) => "githubView",
-        Route::EmbedScript => "embedScript",
         Route::CounterBadge(..) => "counterBadge",
         Route::PageBadge(..) => "pageBadge",
         Route::V2Increment(..) => "v2Increment",
@@ -238,7 +239,7 @@ mod tests {
     }
 
     /// Operations answered by static assets, never by the Worker.
-    const ASSETS: [&str; 1] = ["/openapi.json"];
+    const ASSETS: [&str; 2] = ["/openapi.json", "/embed.js"];
 
     #[test]
     fn the_served_document_is_the_built_one() {
@@ -284,7 +285,6 @@ mod tests {
         for path in [
             "/healthz",
             "/tenants",
-            "/embed.js",
             "/api/v1/counter",
             "/web-counter/increment",
             "/web-counter/",

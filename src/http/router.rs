@@ -56,6 +56,7 @@ pub enum Route {
     GetPage(TenantId, PageId),
     DeletePage(TenantId, PageId),
     PageHistory(TenantId, PageId),
+    Stats(TenantId),
     /// The migration routes, on the default tenant.
     LegacyCounterIncrement,
     LegacyCounterRead,
@@ -64,7 +65,6 @@ pub enum Route {
     VisitorGetCounter,
     LegacyVisit(PageId),
     LegacyVisits(PageId),
-    EmbedScript,
     CounterBadge(TenantId, CounterId),
     PageBadge(TenantId, PageId),
     /// V2: keyed mutations, reads and the operation history.
@@ -99,6 +99,7 @@ impl Route {
             | Route::GetPage(t, _)
             | Route::DeletePage(t, _)
             | Route::PageHistory(t, _)
+            | Route::Stats(t)
             | Route::CounterBadge(t, _)
             | Route::PageBadge(t, _)
             | Route::V2Increment(t, _)
@@ -118,7 +119,6 @@ impl Route {
             | Route::VisitorGetCounter
             | Route::LegacyVisit(_)
             | Route::LegacyVisits(_)
-            | Route::EmbedScript
             | Route::GitHub
             | Route::GitHubView(..)
             | Route::Reconcile => None,
@@ -291,7 +291,6 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
                 .get(Route::ListCounters(t), Scoped(Scope::CounterRead))
                 .post(Route::CreateCounter(t), Scoped(Scope::CounterCreate))
         }
-        ["embed.js"] => Resource::at("/embed.js").get(Route::EmbedScript, Open),
         ["tenants", t, "pages", p, "badge.svg"] => {
             Resource::at("/tenants/{tenant_id}/pages/{page_id}/badge.svg")
                 .get(Route::PageBadge(tenant(t)?, page(p)?), Badge)
@@ -315,6 +314,8 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
             Resource::at("/tenants/{tenant_id}/pages/{page_id}/history")
                 .get(Route::PageHistory(tenant(t)?, page(p)?), Public)
         }
+        ["tenants", t, "stats"] => Resource::at("/tenants/{tenant_id}/stats")
+            .get(Route::Stats(tenant(t)?), Scoped(Scope::TenantRead)),
         ["tenants", t, "counters", c] | ["tenants", t, c] => {
             let (t, c) = (tenant(t)?, counter(c)?);
             Resource::at("/tenants/{tenant_id}/{counter_id}").get(Route::GetCounter(t, c), Public)
@@ -737,7 +738,6 @@ mod tests {
     fn embed_routes() {
         let t = TenantId::parse(T).unwrap();
         let c = CounterId::parse(C).unwrap();
-        assert_eq!(route("GET", "/embed.js").unwrap().route, Route::EmbedScript);
         assert_eq!(
             route("GET", &format!("/tenants/{T}/{C}/badge.svg"))
                 .unwrap()

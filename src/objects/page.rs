@@ -20,6 +20,7 @@ use crate::domain::client::ClientKey;
 use crate::domain::flush;
 use crate::domain::ids::TenantId;
 use crate::domain::page::PageState;
+use crate::domain::stats::site_hash;
 use crate::domain::uniques::{DayUniques, Seen};
 use crate::domain::views::TenantSettings;
 use crate::domain::visit::{day_of, parse_visitor_hash, VisitRow, DAY_MS};
@@ -165,8 +166,8 @@ impl PageObject {
     }
 
     async fn visit(&self, visitor: &Visitor) -> ApiResult<Response> {
-        let now = now_ms();
         let config = config::get(&self.env)?;
+        let now = config.visit_clock(now_ms());
         let decided = {
             let mut slot = self.live.borrow_mut();
             let live = slot.as_mut().ok_or(ApiError::PageNotFound)?;
@@ -394,11 +395,18 @@ impl PageObject {
             return Ok(false);
         };
         let rows = self.storage()?.buffered(FLUSH_ROWS)?;
+        let config = config::get(&self.env)?;
         if rows.is_empty() && page.seq <= page.flushed_seq {
             return Ok(false);
         }
         let db = store::database(&self.env)?;
-        let written = match store::pages::flush_statements(&db, &page, &rows) {
+        let written = match store::pages::flush_statements(
+            &db,
+            &page,
+            &rows,
+            day_of(config.visit_clock(now_ms())),
+            config.stats_exact_visitors,
+        ) {
             Ok(statements) => db
                 .batch(statements)
                 .await
@@ -575,6 +583,9 @@ fn decide(
         agent: visitor.agent.as_str().to_string(),
         counted: u8::from(counted),
         is_unique: u8::from(unique),
+        site: hash
+            .filter(|_| unique)
+            .map(|h| site_hash(&h, &page.tenant_id)),
     });
     let answer = VisitAnswer {
         page_id: page.page_id.clone(),

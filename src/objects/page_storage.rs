@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS visit_buffer (
   country TEXT,
   agent TEXT NOT NULL,
   counted INTEGER NOT NULL,
-  is_unique INTEGER NOT NULL
+  is_unique INTEGER NOT NULL,
+  site_hash INTEGER
 );
 CREATE TABLE IF NOT EXISTS visitors (hash BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS day_uniques (
@@ -48,9 +49,10 @@ CREATE TABLE IF NOT EXISTS tenant_settings (
 ";
 
 /// The columns of a visit row, in the order of `domain::visit::rows_json`.
-const VISIT_COLUMNS: &str = "(seq, ts, referrer_host, country, agent, counted, is_unique)";
+const VISIT_COLUMNS: &str =
+    "(seq, ts, referrer_host, country, agent, counted, is_unique, site_hash)";
 /// Rows from a `rows_json` array bound as `?`.
-const FROM_ROWS_JSON: &str = "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 FROM json_each(?)";
+const FROM_ROWS_JSON: &str = "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7 FROM json_each(?)";
 
 /// Every table, for deleting the page.
 const TABLES: [&str; 5] = [
@@ -87,6 +89,12 @@ impl PageStorage {
     pub fn open(sql: SqlStorage) -> ApiResult<Self> {
         sql.exec(SCHEMA, None)
             .or_internal("creating the page schema")?;
+        // Buffers created before site-wide visitors lack the column; where it exists
+        // already this fails, and that is fine.
+        let _ = sql.exec(
+            "ALTER TABLE visit_buffer ADD COLUMN site_hash INTEGER",
+            None,
+        );
         Ok(PageStorage(sql))
     }
 
@@ -261,7 +269,7 @@ impl PageStorage {
     pub fn buffered(&self, limit: u32) -> ApiResult<Vec<VisitRow>> {
         let rows = rows::sql(
             self.0.exec(
-                "SELECT seq, ts, referrer_host, country, agent, counted, is_unique FROM visit_buffer ORDER BY seq LIMIT ?",
+                "SELECT seq, ts, referrer_host, country, agent, counted, is_unique, site_hash FROM visit_buffer ORDER BY seq LIMIT ?",
                 vec![int(u64::from(limit))],
             ),
             "reading buffered visits",
@@ -275,6 +283,7 @@ impl PageStorage {
                 agent: row.text(4)?,
                 counted: u8::from(row.flag(5)?),
                 is_unique: u8::from(row.flag(6)?),
+                site: row.opt_int(7)?,
             })
         })
     }

@@ -1,4 +1,4 @@
-//! Embeds: `/embed.js` and the counter and page badges.
+//! Embeds: the counter and page badges. (`/embed.js` is a static asset, `public/`.)
 
 use crate::domain::client::ClientKey;
 use crate::domain::cors::referer_origin;
@@ -7,7 +7,6 @@ use crate::domain::crypto::{hex, sha256};
 use crate::domain::ids::{CounterId, TenantId};
 use crate::domain::page::PageId;
 use crate::embeds::badge::{error_text, format_count, Badge, BadgeOptions, Style};
-use crate::embeds::script;
 use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::context::Ctx;
 use crate::http::tenant_origins;
@@ -16,29 +15,6 @@ use crate::platform::to_upper;
 use crate::routes::counters::call_object;
 use crate::routes::pages::{read_page, record_visit};
 use worker::{Headers, Response};
-
-pub fn script(ctx: &mut Ctx<'_>) -> ApiResult<Response> {
-    let etag = script::etag();
-    let headers = Headers::new();
-    let set = |k: &str, v: &str| headers.set(k, v).or_internal("answering");
-    set("Content-Type", "text/javascript; charset=utf-8")?;
-    // A day in every cache, then a cheap revalidation by ETag picks up a new version.
-    set(
-        "Cache-Control",
-        "public, max-age=86400, stale-while-revalidate=604800",
-    )?;
-    set("ETag", &etag)?;
-    set("Access-Control-Allow-Origin", "*")?;
-    if ctx.header("If-None-Match").as_deref() == Some(etag.as_str()) {
-        return Ok(Response::empty()
-            .or_internal("answering")?
-            .with_status(304)
-            .with_headers(headers));
-    }
-    Ok(Response::ok(script::SOURCE)
-        .or_internal("answering")?
-        .with_headers(headers))
-}
 
 pub async fn counter_badge(
     ctx: &mut Ctx<'_>,

@@ -8,6 +8,7 @@ pub mod embeds;
 pub mod github;
 pub mod migration;
 pub mod pages;
+pub mod stats;
 pub mod tenants;
 
 use crate::error::{ApiResult, OrInternal};
@@ -45,6 +46,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         Route::GetPage(t, p) => pages::read(ctx, t, p).await,
         Route::DeletePage(t, p) => pages::delete(ctx, t, p).await,
         Route::PageHistory(t, p) => pages::history(ctx, t, p).await,
+        Route::Stats(t) => stats::read(ctx, t).await,
         Route::LegacyCounterIncrement => migration::counter_increment(ctx).await,
         Route::LegacyCounterRead => migration::counter_read(ctx).await,
         Route::WebCounterIncrement => migration::web_counter_increment(ctx).await,
@@ -56,7 +58,6 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
             github::path(ctx, &path).await
         }
         Route::GitHubView(n, field) => github::view(ctx, &n, &field).await,
-        Route::EmbedScript => embeds::script(ctx),
         Route::CounterBadge(t, c) => embeds::counter_badge(ctx, t, c).await,
         Route::PageBadge(t, p) => embeds::page_badge(ctx, t, p).await,
     }

@@ -2,7 +2,6 @@
 
 use crate::domain::budget::Decision;
 use crate::domain::crypto::hex;
-use crate::domain::history::HistoryRange;
 use crate::domain::ids::TenantId;
 use crate::domain::page::PageId;
 use crate::domain::visit::{country, referrer_host, visitor_hash};
@@ -10,7 +9,6 @@ use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::context::Ctx;
 use crate::http::respond;
 use crate::objects::page_protocol::{call_url, PageCall, PageView, VisitAnswer, Visitor};
-use crate::platform::now_ms;
 use crate::store::{self, pages, tenants};
 use worker::{Env, Response};
 
@@ -45,12 +43,7 @@ pub async fn delete(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiRes
 }
 
 pub async fn history(ctx: &mut Ctx<'_>, tenant: TenantId, page: PageId) -> ApiResult<Response> {
-    let range = HistoryRange::parse(
-        ctx.query("from")?.as_deref(),
-        ctx.query("to")?.as_deref(),
-        ctx.query("granularity")?.as_deref(),
-        now_ms(),
-    )?;
+    let range = ctx.history_range()?;
     let db = store::database(ctx.env)?;
     let tenant_id = tenant.to_string();
     if pages::find(&db, &tenant_id, page.as_str()).await?.is_none() {
@@ -92,7 +85,12 @@ async fn visit_call(ctx: &Ctx<'_>, tenant: &TenantId, page: &PageId, count_all: 
             .as_deref()
             .map(|salt| hex(&visitor_hash(salt.as_bytes(), &ip, &user_agent))),
         agent: ctx.agent,
-        referrer_host: referrer_host(ctx.header("Referer").as_deref()),
+        // The embed script names where the visitor came from (`referrer`, empty for
+        // nowhere); otherwise the request's own Referer says it.
+        referrer_host: match ctx.query("referrer") {
+            Ok(Some(named)) => referrer_host(Some(&named)),
+            _ => referrer_host(ctx.header("Referer").as_deref()),
+        },
         country: country(ctx.req.cf().and_then(|cf| cf.country()).as_deref()),
         dnt: ctx.header("DNT").as_deref().map(str::trim) == Some("1"),
         client: ctx.budget_client(salt.as_deref()).as_str().to_string(),

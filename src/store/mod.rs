@@ -5,6 +5,7 @@ pub mod counters;
 pub mod credentials;
 pub mod idempotency;
 pub mod pages;
+pub mod stats;
 pub mod tenants;
 
 use crate::error::ApiError;

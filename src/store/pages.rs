@@ -107,13 +107,17 @@ pub async fn delete(db: &D1Database, tenant: &str, page: &str) -> ApiResult<()> 
             .bind(&[tenant.into(), page.into()])
             .or_internal("binding a page deletion")
     };
-    db.batch(vec![
-        statement("DELETE FROM visit_days WHERE tenant_id = ?1 AND page_id = ?2")?,
-        statement("DELETE FROM pages WHERE tenant_id = ?1 AND page_id = ?2")?,
-    ])
-    .await
-    .or_internal("deleting a page")
-    .map(drop)
+    let mut statements = crate::store::stats::delete_page_statements(db, tenant, page)?;
+    statements.push(statement(
+        "DELETE FROM visit_days WHERE tenant_id = ?1 AND page_id = ?2",
+    )?);
+    statements.push(statement(
+        "DELETE FROM pages WHERE tenant_id = ?1 AND page_id = ?2",
+    )?);
+    db.batch(statements)
+        .await
+        .or_internal("deleting a page")
+        .map(drop)
 }
 
 pub async fn find(db: &D1Database, tenant: &str, page: &str) -> ApiResult<Option<PageState>> {
@@ -135,15 +139,19 @@ pub async fn find(db: &D1Database, tenant: &str, page: &str) -> ApiResult<Option
     }))
 }
 
-/// The statements of one flush: the rows (one statement, the rows bound as one JSON
-/// value; ignored if D1 already has them, so a retried flush adds nothing) and the page's
-/// count, applied only if newer.
+/// The statements of one flush, one D1 transaction: the rows (one statement, the rows
+/// bound as one JSON value; ignored if D1 already has them, so a retried flush adds
+/// nothing), the page's count, applied only if newer, and the stats rollups of every row
+/// not rolled up yet (`store::stats`).
 pub fn flush_statements(
     db: &D1Database,
     page: &PageState,
     rows: &[VisitRow],
+    today: u64,
+    exact_visitors: u64,
 ) -> ApiResult<Vec<D1PreparedStatement>> {
-    let mut statements = Vec::with_capacity(2);
+    let mut statements = Vec::with_capacity(8);
+    let rows_json = rows_json(rows);
     if !rows.is_empty() {
         statements.push(
             db.prepare(
@@ -154,7 +162,7 @@ pub fn flush_statements(
             .bind(&[
                 page.tenant_id.as_str().into(),
                 page.page_id.as_str().into(),
-                rows_json(rows).as_str().into(),
+                rows_json.as_str().into(),
             ])
             .or_internal("binding visit rows")?,
         );
@@ -173,6 +181,16 @@ pub fn flush_statements(
         ])
         .or_internal("binding a page count")?,
     );
+    if !rows.is_empty() {
+        statements.extend(crate::store::stats::rollup_statements(
+            db,
+            &page.tenant_id,
+            &page.page_id,
+            &rows_json,
+            today,
+            exact_visitors,
+        )?);
+    }
     Ok(statements)
 }
 

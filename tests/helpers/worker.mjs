@@ -44,12 +44,26 @@ export async function migrate(db) {
   for (const name of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
     if (applied.has(name)) continue;
     const sql = readFileSync(join(dir, name), "utf8").replace(/--.*$/gm, "");
-    const statements = sql.split(";").map((s) => s.trim()).filter(Boolean);
+    const statements = splitStatements(sql);
     await db.batch([
       ...statements.map((s) => db.prepare(s)),
       db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(name),
     ]);
   }
+}
+
+/** SQL statements split at `;`, keeping a trigger's `BEGIN … END` body whole, as wrangler does. */
+function splitStatements(sql) {
+  const statements = [];
+  let open = "";
+  for (const part of sql.split(";")) {
+    open = open ? `${open};${part}` : part;
+    const trimmed = open.trim();
+    if (/^CREATE\s+TRIGGER\b/i.test(trimmed) && !/\bEND$/i.test(trimmed)) continue;
+    if (trimmed) statements.push(trimmed);
+    open = "";
+  }
+  return statements;
 }
 
 // The Worker logs one JSON line per request; tests show them only when asked
@@ -137,9 +151,10 @@ export class Service {
    * A request through the real runtime; answers {status, headers, body, json}. `ip` is
    * the client's address as Cloudflare's edge reports it (CF-Connecting-IP); without it
    * the local runtime says 127.0.0.1, one client for every request. `redirect: "manual"`
-   * hands back a 3xx instead of following it.
+   * hands back a 3xx instead of following it. `cf`: what Cloudflare's edge says of this
+   * request (its `country`, say), sent through Miniflare's dispatch.
    */
-  async request(method, path, { headers = {}, body, json, ip, redirect } = {}) {
+  async request(method, path, { headers = {}, body, json, ip, redirect, cf } = {}) {
     const init = { method, headers: { ...headers }, ...(redirect ? { redirect } : {}) };
     if (ip !== undefined) init.headers["CF-Connecting-IP"] = ip;
     if (json !== undefined) {
@@ -148,7 +163,7 @@ export class Service {
     } else if (body !== undefined) {
       init.body = body;
     }
-    const res = await fetch(new URL(path, this.url), init);
+    const res = cf ? await this.mf.dispatchFetch(new URL(path, this.url), { ...init, cf }) : await fetch(new URL(path, this.url), init);
     const text = await res.text();
     let parsed;
     try {
