@@ -4,7 +4,7 @@
 // edgecount runs as deployed (wrangler.toml's defaults: budgets and the read brake on,
 // with limits raised out of reach, logging as shipped) and again with limits off, so the
 // cost of limits is a ratio measured in the same run. Retention is timed on 2,000,000
-// expired rows.
+// expired rows, and the stats request on a site of 1,000,000 visits.
 // Every Worker runs in workerd through Miniflare with a direct socket (no entry-Worker or
 // proxy hop), state persisted to disk as in `wrangler dev`. Load comes from wrk, bounded
 // in connections and seconds, against 127.0.0.1 only. Results: bench/results.json.
@@ -16,6 +16,7 @@ import { Miniflare } from "miniflare";
 import { build } from "../scripts/build.mjs";
 import { buildFixture, d1WritesCounter, edgecountOptions, ensureWrk, freePort, uploadSize, wrk } from "./lib.mjs";
 import { migrate, root } from "../tests/helpers/worker.mjs";
+import { benchStats } from "./stats.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -258,6 +259,12 @@ await serve("edgecount-retention", edgecountOptions(base), async (url, mf) => {
   console.log(`  retention: ${ROWS.toLocaleString("en")} expired rows rolled up in ${seconds.toFixed(1)} s (${left} left; totals exact: ${results.retention.totals_exact})`);
 });
 
+// The stats request on a big site: 1,000,000 visits over 90 days across 1,000 pages,
+// beside the same figures asked of the raw visit log (bench/stats.mjs).
+await serve("edgecount-stats", edgecountOptions(base), async (url, mf) => {
+  results.stats = await benchStats(url, mf, ADMIN);
+});
+
 results.bundle = uploadSize();
 rmSync(state, { recursive: true, force: true });
 
@@ -289,6 +296,8 @@ const targets = [
   ["retention ≥ 2,000,000 rows in one run", results.retention.left === 0 && results.retention.totals_exact],
   ["gzip bundle ≤ 300 KiB", results.bundle.gzip_kib <= 300],
   ["V2 keyed inc within 20 % of unkeyed", results.ratios.v2_keyed_vs_unkeyed_hot >= 0.8],
+  ["stats for 90 days under 250 ms locally", results.stats.ranges[90].median_ms < 250],
+  ["stats for 90 days under 20,000 D1 rows read", results.stats.ranges[90].rows_read < 20_000],
 ];
 results.targets = Object.fromEntries(targets);
 

@@ -7,6 +7,7 @@ import "./app.css";
 
 const $ = (id) => document.getElementById(id);
 const SESSION = "edgecount.session";
+const TENANT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY = 86_400_000;
 const number = new Intl.NumberFormat("en");
 
@@ -53,7 +54,7 @@ const tenantPath = () => `/tenants/${encodeURIComponent(session.tenant)}`;
 function readSession() {
   // A share link: #tenant=…&key=… — taken into this tab, then cleared from the address bar.
   const fragment = new URLSearchParams(location.hash.slice(1));
-  if (fragment.get("tenant") && fragment.get("key")) {
+  if (TENANT.test(fragment.get("tenant") ?? "") && fragment.get("key")) {
     const shared = { tenant: fragment.get("tenant"), key: fragment.get("key"), shared: true };
     history.replaceState(null, "", location.pathname + location.search);
     sessionStorage.setItem(SESSION, JSON.stringify(shared));
@@ -278,8 +279,9 @@ async function renderCounters() {
 function renderEmbed() {
   const origin = location.origin;
   const page = $("embed-page").value || "/";
-  const path = `${origin}/tenants/${session.tenant}/pages/${encodeURIComponent(page)}`;
-  $("embed-script").value = `<script src="${origin}/embed.js" data-edgecount-tenant="${session.tenant}" data-edgecount-track defer></script>\n<span data-edgecount-current>…</span> views`;
+  const tenant = encodeURIComponent(session.tenant);
+  const path = `${origin}/tenants/${tenant}/pages/${encodeURIComponent(page)}`;
+  $("embed-script").value = `<script src="${origin}/embed.js" data-edgecount-tenant="${tenant}" data-edgecount-track defer></script>\n<span data-edgecount-current>…</span> views`;
   $("embed-badge").value = `![views](${path}/badge.svg)`;
   $("embed-preview").src = `${path}/badge.svg?count=false`;
 }
@@ -338,7 +340,8 @@ async function share() {
   try {
     const expires = new Date(Date.now() + 30 * DAY).toISOString();
     const issued = await api(`/v2${tenantPath()}/credentials`, { method: "POST", body: { scopes: ["tenant:read"], expires_at: expires } });
-    $("share-link").value = `${location.origin}${location.pathname}#tenant=${session.tenant}&key=${issued.api_key}`;
+    const fragment = new URLSearchParams({ tenant: session.tenant, key: issued.api_key });
+    $("share-link").value = `${location.origin}${location.pathname}#${fragment}`;
   } catch (error) {
     $("share-link").value = error.status === 403 ? "Only an administrator key can make share links." : explain(error);
   }

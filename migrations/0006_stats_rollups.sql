@@ -24,16 +24,17 @@ CREATE TABLE stats_series (
 ) WITHOUT ROWID;
 
 -- Top lists: visits per page (dim 0), referrer host (1), country (2) and agent class (3)
--- in aligned blocks of 4^level days (level 0..4: 1, 4, 16, 64, 256 days). The whole
+-- in aligned blocks of 2^level days (level 0..8: 1, 2, 4, ... 256 days). The whole
 -- tenant's rows (page_id '') exist at every level, so any range of days is at most a
--- few dozen blocks however long; a page's own rows (dims 1-3) only per day. key '' is
--- "none" (no referrer, no country).
+-- dozen or so blocks however long (90 days: at most 10); a page's own rows (dims 1-3) only per day. key '' is
+-- "none" (no referrer, no country). Referrers count counted visits only (a bot's
+-- Referer is whatever it says).
 CREATE TABLE stats_top (
   tenant_id  TEXT NOT NULL,
   page_id    TEXT NOT NULL,
   dim        INTEGER NOT NULL,
   level      INTEGER NOT NULL,
-  start      INTEGER NOT NULL,               -- first day of the block, a multiple of 4^level
+  start      INTEGER NOT NULL,               -- first day of the block, a multiple of 2^level
   key        TEXT NOT NULL,
   visits     INTEGER NOT NULL,
   counted    INTEGER NOT NULL,
@@ -88,15 +89,15 @@ ON CONFLICT DO UPDATE SET visits = visits + excluded.visits, counted = counted +
 
 INSERT INTO stats_top (tenant_id, page_id, dim, level, start, key, visits, counted)
 SELECT v.tenant_id, CASE WHEN d.dim > 0 AND l.level = 0 AND w.whole = 0 THEN v.page_id ELSE '' END,
-       d.dim, l.level, (v.ts / 86400000) >> (2 * l.level) << (2 * l.level),
+       d.dim, l.level, (v.ts / 86400000) >> l.level << l.level,
        CASE d.dim WHEN 0 THEN v.page_id WHEN 1 THEN COALESCE(v.referrer_host, '')
                   WHEN 2 THEN COALESCE(v.country, '') ELSE v.agent END,
        COUNT(*), SUM(v.counted)
 FROM visits v,
      (SELECT 0 AS dim UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) d,
-     (SELECT 0 AS level UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) l,
+     (SELECT value AS level FROM json_each('[0,1,2,3,4,5,6,7,8]')) l,
      (SELECT 0 AS whole UNION ALL SELECT 1) w
-WHERE w.whole = 1 OR (d.dim > 0 AND l.level = 0)
+WHERE (w.whole = 1 OR (d.dim > 0 AND l.level = 0)) AND NOT (d.dim = 1 AND v.counted = 0)
 GROUP BY 1, 2, 3, 4, 5, 6;
 
 UPDATE pages SET rolled_seq = COALESCE(

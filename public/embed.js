@@ -1,6 +1,9 @@
 /*! edgecount embed — counts and shows page views and likes, and follows single-page sites. No cookies; the one storage read is the opt-in "ignore my visits" switch. */
 (function () {
   "use strict";
+  // Included twice (or re-run by a page-swapping library): the first copy does the work.
+  if (window.__edgecount) return;
+  window.__edgecount = 1;
   var me = document.currentScript;
   var A = "data-edgecount-";
   var own = function (name) { return me ? me.getAttribute(A + name) : null; };
@@ -24,12 +27,16 @@
     el.setAttribute(A + "ready", "");
   }
 
-  // Where the visitor came from: the document's referrer on landing, when it is another
-  // site (the request's own Referer would name this page).
+  // Where the visitor came from: the host of the document's referrer, on landing only
+  // and when it is another site (the request's own Referer would name this page). Only
+  // the host travels: a referring URL's path and query are none of our business.
+  var landed = false;
   function from() {
+    if (landed) return "";
+    landed = true;
     try {
       var r = document.referrer && new URL(document.referrer);
-      return r && r.host !== location.host ? r.href : "";
+      return r && r.host !== location.host ? r.protocol + "//" + r.host + "/" : "";
     } catch (e) { return ""; }
   }
 
@@ -108,6 +115,11 @@
   function start() {
     try { track(); pages(); likes(); } catch (e) { /* a counter must never break the page */ }
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // A prerendered page counts when someone actually opens it, not before.
+  function ready() {
+    if (document.prerendering) document.addEventListener("prerenderingchange", start, { once: true });
+    else start();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
+  else ready();
 })();

@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { admin, root, startWorker } from "./helpers/worker.mjs";
+import { admin, eventually, root, startWorker } from "./helpers/worker.mjs";
 
 const BLOG = join(root, "examples", "static-blog");
 const TYPES = { ".html": "text/html; charset=utf-8", ".css": "text/css" };
@@ -50,6 +50,7 @@ before(async () => {
   // `?as-is`: the page as a real site has it, without the example's data-edgecount-localhost.
   substitute = (text, url = "") => {
     const page = text.replaceAll("http://127.0.0.1:8787", api).replaceAll("YOUR_TENANT_ID", tenant).replaceAll("YOUR_COUNTER_ID", counter);
+    if (url.includes("hash-routes")) return page.replace(/ data-edgecount-track(?=[\s>])/, " data-edgecount-track data-edgecount-hash");
     return url.includes("as-is") ? page.replaceAll(" data-edgecount-localhost", "") : page;
   };
   browser = await chromium.launch({
@@ -65,14 +66,14 @@ after(async () => {
   await svc?.close();
 });
 
-async function open(url) {
+async function open(url, { referer } = {}) {
   // A person's browser: headless Chromium's own user agent is (rightly) counted as a bot.
   const userAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
   const page = await browser.newPage({ viewport: { width: 900, height: 700 }, deviceScaleFactor: 1, userAgent });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e));
   if (process.env.EDGECOUNT_TEST_LOGS) page.on("console", (m) => console.log("browser:", m.text()));
-  await page.goto(url);
+  await page.goto(url, referer ? { referer } : {});
   return { page, errors };
 }
 
@@ -135,7 +136,7 @@ test("the badge renders as an image of its own width", async () => {
 const pageCount = async (id) => (await svc.request("GET", `/tenants/${tenant}/pages/${encodeURIComponent(id)}`)).json?.count ?? 0;
 
 test("a single-page site counts each path it navigates to once", async () => {
-  const { page, errors } = await open(`${blog.url}/spa.html`);
+  const { page, errors } = await open(`${blog.url}/spa.html`, { referer: "https://news.example.com/story?id=7&token=secret" });
   const visits = [];
   page.on("request", (r) => r.method() === "POST" && r.url().includes("/visit") && visits.push(new URL(r.url()).pathname));
   await page.waitForSelector("#views[data-edgecount-ready]");
@@ -152,6 +153,16 @@ test("a single-page site counts each path it navigates to once", async () => {
   assert.deepEqual(visits.map(decodeURIComponent), [`/tenants/${tenant}/pages//spa/first/visit`, `/tenants/${tenant}/pages//spa/second/visit`]);
   for (const id of ["/spa.html", "/spa/first", "/spa/second"]) assert.equal(await pageCount(id), 1, id);
   assert.equal(await page.textContent("#views"), "1", "the current page's count is shown");
+  // The landing came from news.example.com (only its host travelled); navigations inside
+  // the site came from nowhere, not from the site itself.
+  const rows = async () =>
+    (await svc.db.prepare("SELECT page_id, referrer_host FROM visits WHERE tenant_id = ? AND page_id LIKE '/spa%' ORDER BY page_id").bind(tenant).all()).results;
+  assert.ok(await eventually(async () => (await rows()).length === 3, 10_000));
+  assert.deepEqual(await rows(), [
+    { page_id: "/spa.html", referrer_host: "news.example.com" },
+    { page_id: "/spa/first", referrer_host: null },
+    { page_id: "/spa/second", referrer_host: null },
+  ]);
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -173,4 +184,22 @@ test("ignore my visits, and localhost, show counts and count nothing", async () 
   assert.equal(await pageCount("/post.html"), before + 1);
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+test("hash routes count only when the site opts in", async () => {
+  const { page, errors } = await open(`${blog.url}/spa.html?hash-routes`);
+  await page.waitForSelector("#views[data-edgecount-ready]");
+  await page.evaluate(() => { location.hash = "#/inbox"; });
+  await page.waitForFunction(() => location.hash === "#/inbox");
+  await page.waitForLoadState("networkidle");
+  assert.ok(await eventually(async () => (await pageCount("/spa.html#/inbox")) === 1, 5000), "the hash route counted");
+  // Without the opt-in, a hash change is the same page.
+  const plain = await open(`${blog.url}/spa.html`);
+  await plain.page.waitForSelector("#views[data-edgecount-ready]");
+  await plain.page.evaluate(() => { location.hash = "#/outbox"; });
+  await plain.page.waitForLoadState("networkidle");
+  assert.equal(await pageCount("/spa.html#/outbox"), 0);
+  assert.deepEqual([...errors, ...plain.errors], []);
+  await page.close();
+  await plain.page.close();
 });

@@ -51,12 +51,15 @@ after(async () => {
   await svc?.close();
 });
 
-async function open(path, { width = 1200, height = 900, scheme = "light" } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, colorScheme: scheme });
+// `bypassCSP` only where the test injects axe-core: the dashboard's own CSP allows no
+// inline script, and any violation of it by the page itself is an error here.
+async function open(path, { width = 1200, height = 900, scheme = "light", bypassCSP = false } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, colorScheme: scheme, bypassCSP });
   const page = await context.newPage();
   const errors = [];
   const requests = [];
   page.on("pageerror", (e) => errors.push(e));
+  page.on("console", (m) => m.type() === "error" && /Content Security Policy/.test(m.text()) && errors.push(m.text()));
   page.on("request", (r) => requests.push(r.url()));
   await page.goto(`${origin}${path}`);
   return { page, errors, requests, close: () => context.close() };
@@ -185,7 +188,7 @@ test("a bad key, an empty tenant, and a failed call each say what happened", asy
 
 test("360 px wide, dark, keyboard-reachable and without serious accessibility violations", async () => {
   for (const [width, scheme] of [[360, "dark"], [1200, "light"]]) {
-    const { page, errors, close } = await open("/dashboard/", { width, height: 1400, scheme });
+    const { page, errors, close } = await open("/dashboard/", { width, height: 1400, scheme, bypassCSP: true });
     await page.focus("#tenant");
     await page.keyboard.type(tenant);
     await page.keyboard.press("Tab");
@@ -220,6 +223,9 @@ test("the page's script and styles stay under 100 KiB gzipped, served without th
     total += gzipSync(Buffer.from(res.text)).length;
   }
   assert.ok(total <= 100 * 1024, `${total} bytes gzipped`);
+  const served = await svc.request("GET", "/dashboard/");
+  assert.match(served.headers.get("content-security-policy"), /default-src 'self'/);
+  assert.match(served.headers.get("content-security-policy"), /frame-ancestors 'none'/);
   const entry = await svc.request("GET", "/dashboard", { redirect: "manual" });
   assert.ok([200, 307, 308].includes(entry.status), `GET /dashboard: ${entry.status}`);
 });

@@ -106,12 +106,13 @@ async function fromLog(from, to, page) {
   const q = (sql) => svc.db.prepare(sql).bind(...args).all().then((r) => r.results);
   const [totals] = await q(`SELECT COUNT(*) AS visits, COALESCE(SUM(counted), 0) AS counted, COALESCE(SUM(agent = 'bot'), 0) AS bots, COALESCE(SUM(is_unique), 0) AS uniques FROM visits WHERE ${where}`);
   const days = await q(`SELECT ts / ${DAY} AS day, COUNT(*) AS visits, SUM(counted) AS counted, SUM(agent = 'bot') AS bots, SUM(is_unique) AS uniques FROM visits WHERE ${where} GROUP BY day`);
-  const top = async (column) =>
-    Object.fromEntries((await q(`SELECT ${column} AS value, COUNT(*) AS visits FROM visits WHERE ${where} GROUP BY value`)).map((r) => [r.value, r.visits]));
+  const top = async (column, only = "") =>
+    Object.fromEntries((await q(`SELECT ${column} AS value, COUNT(*) AS visits FROM visits WHERE ${where}${only} GROUP BY value`)).map((r) => [r.value, r.visits]));
   return {
     totals,
     days: new Map(days.map((d) => [d.day, d])),
-    top: { pages: await top("page_id"), referrers: await top("referrer_host"), countries: await top("country"), agents: await top("agent") },
+    // Referrers of counted visits: a bot's Referer is whatever it says.
+    top: { pages: await top("page_id"), referrers: await top("referrer_host", " AND counted = 1"), countries: await top("country"), agents: await top("agent") },
   };
 }
 
@@ -204,7 +205,7 @@ describe("stats from rollups", () => {
     assert.equal(s.totals.counted, raw.c);
     assert.deepEqual(s.top.pages.map((p) => p.value), ["/keep"]);
     assert.equal(s.top.agents.reduce((n, a) => n + a.visits, 0), raw.n);
-    assert.equal(s.top.referrers.reduce((n, a) => n + a.visits, 0), raw.n);
+    assert.equal(s.top.referrers.reduce((n, a) => n + a.visits, 0), raw.c, "referrers of counted visits");
   });
 });
 
@@ -230,6 +231,18 @@ describe("what a stats request costs", () => {
     assert.equal(large.visits, 1600);
     assert.ok(small.rows > 0, "D1 reports rows read");
     assert.ok(large.rows <= small.rows * 1.1, `rows read ${small.rows} → ${large.rows} for ×10 visits`);
+  });
+});
+
+describe("what a visit costs the rollups", () => {
+  test("a page's first visit of a day adds 4 series rows, 39 top-list rows and 1 visitor hash", async () => {
+    const t = (await svc.request("POST", "/tenants", { headers: admin, json: { label: `one-${crypto.randomUUID()}`, page_auto_create: true } })).json.tenant_id;
+    await svc.request("POST", `/tenants/${t}/pages/p/visit`, { headers: { "User-Agent": AGENTS.firefox, Referer: "https://a.example/" }, ip: clientIp(7), cf: { country: "DE" } });
+    await flushed(svc, t, 1);
+    const count = async (table) => (await svc.db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE tenant_id = ?`).bind(t).first()).n;
+    // Series: the page's and the tenant's hour and day. Top lists: the tenant's page,
+    // referrer, country and agent at 9 levels, the page's own referrer, country, agent.
+    assert.deepEqual([await count("stats_series"), await count("stats_top"), await count("stats_visitors")], [4, 4 * 9 + 3, 1]);
   });
 });
 
@@ -347,7 +360,7 @@ describe("upgrading", () => {
       const s = (await fresh.request("GET", `/tenants/${t}/stats?from=${iso((today() - 6) * DAY)}&to=${iso(today() * DAY)}&limit=100`, { headers: admin })).json;
       assert.deepEqual({ ...s.totals, visitors: undefined }, { visits: 13, counted: 12, bots: 1, uniques: 8, visitors: undefined, visitors_estimated: false });
       assert.equal(s.totals.visitors, null, "site-wide visitors of past days are not known");
-      assert.deepEqual(asMap(s.top.referrers), { "a.example": 3, "b.example": 1, null: 2 });
+      assert.deepEqual(asMap(s.top.referrers), { "a.example": 3, "b.example": 1, null: 1 }, "of counted visits");
       assert.deepEqual(asMap(s.top.pages), { "/old": 5, "/new": 1 });
       const rolled = await fresh.db.prepare("SELECT page_id, rolled_seq FROM pages WHERE tenant_id = ? ORDER BY page_id").bind(t).all();
       assert.deepEqual(rolled.results, [{ page_id: "/new", rolled_seq: 1 }, { page_id: "/old", rolled_seq: 5 }]);

@@ -2,7 +2,7 @@
 //! its days, and the site-wide visitor sample every page of a tenant feeds.
 //!
 //! Rollups (written by page objects' flushes, read by `store::stats`) keep per-day top
-//! lists in aligned blocks of 4^level days, so any range of days is read as a few dozen
+//! lists in aligned blocks of 2^level days, so any range of days is read as a dozen or so
 //! blocks rather than one row per day and key. Site-wide visitors are a set of keyed
 //! hashes per tenant and day that every page inserts into — a union, so merging pages is
 //! free — exact up to a limit, then sampled: past it a day keeps only hashes below
@@ -14,8 +14,12 @@ use crate::domain::page::PageId;
 use crate::domain::visit::DAY_MS;
 use crate::error::{ApiError, ApiResult};
 
-/// Blocks of 1, 4, 16, 64 and 256 days.
-pub const LEVELS: u32 = 5;
+/// Blocks of 1, 2, 4, … 256 days. Base 2 rather than a coarser base: a range then
+/// needs fewer blocks (90 days: at most 10, 6.4 on average; base 4 needed up to 15), and
+/// every block of a range is read whole for every key it holds, so the rows a stats
+/// request reads scale with the block count. The price is more rows per flush (one per
+/// level for each key a flush touches).
+pub const LEVELS: u32 = 9;
 pub const DEFAULT_LIMIT: u64 = 10;
 pub const MAX_LIMIT: u64 = 100;
 /// The longest range, in days: a year and a bit, for "12 months" and its comparison.
@@ -83,6 +87,27 @@ impl StatsQuery {
         (from.saturating_sub(to - from), from)
     }
 
+    /// The blocks a site's top lists sum (none when the query is narrowed to a page).
+    pub fn site_blocks(&self) -> Vec<(u32, u64)> {
+        match self.page {
+            Some(_) => Vec::new(),
+            None => blocks(self.days.0, self.days.1),
+        }
+    }
+
+    /// The first days of the top-level blocks (256 days) that overlap the range's days
+    /// (none when narrowed to a page): their keys are every key a site's top lists for the
+    /// range can hold.
+    pub fn cover(&self) -> Vec<u64> {
+        let top = LEVELS - 1;
+        match self.page {
+            Some(_) => Vec::new(),
+            None => ((self.days.0 >> top)..=(self.days.1.saturating_sub(1) >> top))
+                .map(|b| b << top)
+                .collect(),
+        }
+    }
+
     /// The blocks the top lists read, as `[[level, start], …]`: the whole tenant's rows
     /// exist at every level; a page's own rows only per day.
     pub fn blocks_json(&self) -> String {
@@ -97,7 +122,7 @@ impl StatsQuery {
     }
 }
 
-/// The fewest aligned blocks (4^level days, starting at a multiple of their length)
+/// The fewest aligned blocks (2^level days, starting at a multiple of their length)
 /// that cover the days `[from, to)` exactly once each.
 pub fn blocks(from: u64, to: u64) -> Vec<(u32, u64)> {
     let mut out = Vec::new();
@@ -106,12 +131,12 @@ pub fn blocks(from: u64, to: u64) -> Vec<(u32, u64)> {
         let level = (0..LEVELS)
             .rev()
             .find(|&level| {
-                let size = 1u64 << (2 * level);
+                let size = 1u64 << level;
                 day.is_multiple_of(size) && day + size <= to
             })
             .unwrap_or(0);
         out.push((level, day));
-        day += 1u64 << (2 * level);
+        day += 1u64 << level;
     }
     out
 }
@@ -146,21 +171,36 @@ mod tests {
                 let found = blocks(from, to);
                 let mut day = from;
                 for &(level, start) in &found {
-                    let size = 1u64 << (2 * level);
+                    let size = 1u64 << level;
                     assert_eq!(start, day, "contiguous");
                     assert_eq!(start % size, 0, "aligned");
                     day += size;
                 }
                 assert_eq!(day, to, "ends where the range ends");
-                // 90 days never need more than 15 blocks, a year not more than 21.
+                // 90 days never need more than 10 blocks, a year not more than 14.
                 let bound = match len {
-                    90 => 15,
-                    365 => 21,
-                    _ => 12,
+                    90 => 10,
+                    365 => 14,
+                    _ => 8,
                 };
                 assert!(found.len() <= bound, "{from}+{len}: {}", found.len());
             }
         }
+    }
+
+    #[test]
+    fn cover_blocks_hold_the_range() {
+        let cover = |from: &str, to: &str| {
+            let range = HistoryRange::parse(Some(from), Some(to), None, 0).unwrap();
+            StatsQuery::parse(range, None, None).unwrap().cover()
+        };
+        // Day 19,968 (2024-09-02) starts a 256-day block.
+        assert_eq!(cover("2024-09-02", "2024-09-10"), vec![19_968]);
+        assert_eq!(cover("2024-09-01", "2024-09-10"), vec![19_712, 19_968]);
+        assert_eq!(
+            cover("2024-04-15", "2025-05-18"),
+            vec![19_712, 19_968, 20_224]
+        );
     }
 
     #[test]

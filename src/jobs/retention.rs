@@ -38,8 +38,9 @@ async fn expire(env: &Env) -> ApiResult<(u64, bool)> {
     // Whole days only: a day's rows expire together.
     let cutoff = started.saturating_sub(config.visit_retention_days * DAY_MS) / DAY_MS * DAY_MS;
     let budget_ms = config.retention_run_seconds * 1000;
-    // Site-wide visitor hashes outlive their day only until this run.
-    store::stats::expire_visitors(&db, started / DAY_MS).await?;
+    // Site-wide visitor hashes of days before yesterday go (flushes still add to
+    // yesterday's set after midnight; its salt is gone, so nothing new can match them).
+    store::stats::expire_visitors(&db, (started / DAY_MS).saturating_sub(1)).await?;
     let mut moved = 0;
     loop {
         let Some((from, to)) =

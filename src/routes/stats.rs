@@ -16,6 +16,8 @@ pub async fn read(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> {
         ctx.query("limit")?.as_deref(),
         ctx.query("page")?.as_deref(),
     )?;
+    // A share link may be public: its holder's reads are braked like any public read.
+    crate::http::brake::check_read(ctx.env, &ctx.client).await?;
     let db = store::database(ctx.env)?;
     if tenants::find(&db, &tenant).await?.is_none() {
         return Err(ApiError::TenantNotFound);
