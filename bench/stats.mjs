@@ -1,5 +1,5 @@
 // The stats request on a big site: 1,000,000 visits over 90 days across 1,000 pages
-// (every page on every day; 50 referrer hosts, 30 countries, bots among them), rolled up
+// (every page on every day; 50 referrer hosts, 78 countries, bots among them), rolled up
 // by the migration's backfill — the same rules a flush applies. Times the stats request
 // for 7, 30 and 90 days through the Worker and reports the D1 rows it read, beside the
 // reference measured in the same run: the same totals and top lists asked of the raw

@@ -222,18 +222,22 @@ pub struct Answer {
 
 /// Totals over a range of the series (`?1` tenant, `?2` page, '' for the whole tenant;
 /// buckets `[from, to)`, days `[day_from, day_to)`) as a JSON object. Site-wide
-/// visitors come from the tenant's day rows (a single page's are its uniques), NULL when
-/// no day of the range knows them. D1 binds JavaScript numbers as reals: bound numbers
-/// are compared, or cast to integers before any arithmetic.
+/// visitors come from the tenant's day rows (a single page's are its uniques): NULL when
+/// a day of the range had visits before they were kept (a sum of the other days would
+/// pass for the whole range's), 0 for a range without visits. Only a site's figure is
+/// ever estimated. D1 binds JavaScript numbers as reals: bound numbers are compared, or
+/// cast to integers before any arithmetic.
 macro_rules! totals {
     ($from:literal, $to:literal, $day_from:literal, $day_to:literal) => {
         concat!(
             "SELECT json_object('visits', COALESCE(SUM(visits), 0), 'counted', COALESCE(SUM(counted), 0),
                'bots', COALESCE(SUM(bots), 0), 'uniques', COALESCE(SUM(uniques), 0),
-               'visitors', (SELECT CASE WHEN ?2 = '' THEN SUM(sampled << level) ELSE SUM(uniques) END
+               'visitors', (SELECT CASE WHEN ?2 != '' THEN COALESCE(SUM(uniques), 0)
+                                        WHEN SUM(sampled IS NULL) > 0 THEN NULL
+                                        ELSE COALESCE(SUM(sampled << level), 0) END
                             FROM stats_series WHERE tenant_id = ?1 AND page_id = ?2 AND unit = 1
                               AND start >= ", $day_from, " AND start < ", $day_to, "),
-               'visitors_estimated', json((SELECT CASE WHEN MAX(level) > 0 THEN 'true' ELSE 'false' END
+               'visitors_estimated', json((SELECT CASE WHEN ?2 = '' AND MAX(level) > 0 THEN 'true' ELSE 'false' END
                             FROM stats_series WHERE tenant_id = ?1 AND page_id = '' AND unit = 1
                               AND start >= ", $day_from, " AND start < ", $day_to, "))) AS j
              FROM stats_series WHERE tenant_id = ?1 AND page_id = ?2 AND unit = ?3
@@ -343,12 +347,12 @@ const STATS_TAIL: &str = concat!(
      SELECT json_object(
        'from', ?11, 'to', ?12, 'granularity', ?13, 'page_id', NULLIF(?2, ''),
        'totals', json((SELECT j FROM cur)),
-       'previous', json_patch(json_object('from', ?18, 'to', ?19), (SELECT j FROM prev)),
+       'previous', json_set((SELECT j FROM prev), '$.from', ?18, '$.to', ?19),
        'series', json((SELECT COALESCE(json_group_array(json_object(
            'start', strftime('%Y-%m-%dT%H:%M:%fZ', b * CAST(?10 AS INTEGER) / 1000, 'unixepoch'),
            'visits', COALESCE(s.visits, 0), 'counted', COALESCE(s.counted, 0),
            'bots', COALESCE(s.bots, 0), 'uniques', COALESCE(s.uniques, 0),
-           'visitors', CASE WHEN ?3 = 0 THEN NULL WHEN ?2 = '' THEN s.sampled << s.level
+           'visitors', CASE WHEN ?3 = 0 THEN NULL WHEN s.start IS NULL THEN 0 WHEN ?2 = '' THEN s.sampled << s.level
                             ELSE COALESCE(s.uniques, 0) END)), '[]')
          FROM buckets LEFT JOIN stats_series s ON s.tenant_id = ?1 AND s.page_id = ?2
            AND s.unit = ?3 AND s.start = b)),
