@@ -1,5 +1,5 @@
 // Helpers for the benchmark: wrk runs and their parsing, fixture builds, sizes.
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -8,6 +8,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { root } from "../tests/helpers/worker.mjs";
 export { edgecountOptions } from "../tests/helpers/worker.mjs";
+export { uploadSize } from "../scripts/bundle-size.mjs";
 
 export function ensureWrk() {
   if (spawnSync("wrk", ["--version"]).error === undefined) return;
@@ -102,17 +103,3 @@ export async function wrk(url, { seconds, connections, method = "GET", paths, he
 }
 
 /** The Worker's upload and gzip size as `wrangler deploy --dry-run` reports them. */
-export function uploadSize() {
-  const outdir = mkdtempSync(join(tmpdir(), "edgecount-dist-"));
-  try {
-    const out = execFileSync(join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", outdir], {
-      cwd: root,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const m = /Total Upload:\s+([\d.]+) KiB \/ gzip:\s+([\d.]+) KiB/.exec(out);
-    return { upload_kib: Number(m?.[1]), gzip_kib: Number(m?.[2]) };
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
-}

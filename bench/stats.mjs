@@ -8,6 +8,7 @@
 // Alone: `node bench/stats.mjs` (after a build). `npm run bench` runs it too.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { unstable_splitSqlQuery } from "wrangler";
 import { migrate, root } from "../tests/helpers/worker.mjs";
 
 const DAY = 86_400_000;
@@ -47,7 +48,7 @@ async function seed(url, db, admin) {
     .bind(tenant, first * DAY)
     .run();
   const sql = readFileSync(join(root, "migrations", "0006_stats_rollups.sql"), "utf8");
-  const backfill = sql.slice(sql.indexOf("-- Backfill")).replace(/--.*$/gm, "").split(";").map((s) => s.trim()).filter(Boolean);
+  const backfill = unstable_splitSqlQuery(sql.slice(sql.indexOf("-- Backfill")));
   const started = Date.now();
   for (const statement of backfill) await db.prepare(statement).run();
   return { tenant, rollupSeconds: (Date.now() - started) / 1000 };

@@ -66,11 +66,13 @@ CREATE TRIGGER stats_level_raised AFTER UPDATE OF level ON stats_series BEGIN
   WHERE tenant_id = NEW.tenant_id AND day = NEW.start AND (hash >> (52 - NEW.level)) != 0;
 END;
 
--- Backfill: the visit log as it is, rolled up as a flush would have done it; the days
+-- (Every CASE's END is followed by a space: wrangler splits this file into statements,
+-- and takes a CASE without one for a block that has not ended.)
+-- Backfill: the visit log as it is, rolled up as a flush would have done it, and the days
 -- retention already moved into visit_days as day totals (bots not known there).
 -- Site-wide visitors of these days are not known: sampled stays NULL.
 INSERT INTO stats_series (tenant_id, page_id, unit, start, visits, counted, bots, uniques, sampled)
-SELECT v.tenant_id, CASE w.whole WHEN 1 THEN '' ELSE v.page_id END, u.unit, v.ts / u.len,
+SELECT v.tenant_id, CASE w.whole WHEN 1 THEN '' ELSE v.page_id END AS page, u.unit, v.ts / u.len,
        COUNT(*), SUM(v.counted), SUM(v.agent = 'bot'), SUM(v.is_unique), NULL
 FROM visits v,
      (SELECT 0 AS unit, 3600000 AS len UNION ALL SELECT 1, 86400000) u,
@@ -79,7 +81,7 @@ WHERE true
 GROUP BY 1, 2, 3, 4;
 
 INSERT INTO stats_series (tenant_id, page_id, unit, start, visits, counted, bots, uniques, sampled)
-SELECT d.tenant_id, CASE w.whole WHEN 1 THEN '' ELSE d.page_id END, 1, d.day,
+SELECT d.tenant_id, CASE w.whole WHEN 1 THEN '' ELSE d.page_id END AS page, 1, d.day,
        SUM(d.visits), SUM(d.visits), 0, SUM(d.uniques), NULL
 FROM visit_days d, (SELECT 0 AS whole UNION ALL SELECT 1) w
 WHERE true
@@ -88,10 +90,10 @@ ON CONFLICT DO UPDATE SET visits = visits + excluded.visits, counted = counted +
   uniques = uniques + excluded.uniques;
 
 INSERT INTO stats_top (tenant_id, page_id, dim, level, start, key, visits, counted)
-SELECT v.tenant_id, CASE WHEN d.dim > 0 AND l.level = 0 AND w.whole = 0 THEN v.page_id ELSE '' END,
+SELECT v.tenant_id, CASE WHEN d.dim > 0 AND l.level = 0 AND w.whole = 0 THEN v.page_id ELSE '' END AS page,
        d.dim, l.level, (v.ts / 86400000) >> l.level << l.level,
        CASE d.dim WHEN 0 THEN v.page_id WHEN 1 THEN COALESCE(v.referrer_host, '')
-                  WHEN 2 THEN COALESCE(v.country, '') ELSE v.agent END,
+                  WHEN 2 THEN COALESCE(v.country, '') ELSE v.agent END AS key,
        COUNT(*), SUM(v.counted)
 FROM visits v,
      (SELECT 0 AS dim UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) d,

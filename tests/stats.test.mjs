@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { unstable_splitSqlQuery } from "wrangler";
 import { AGENTS, admin, clientIp, errorCode, eventually, root, startWorker } from "./helpers/worker.mjs";
 
 const DAY = 86_400_000;
@@ -364,7 +365,7 @@ describe("upgrading", () => {
       }
       await fresh.db.prepare("INSERT INTO visit_days (tenant_id, page_id, day, visits, uniques) VALUES (?, '/old', ?, 7, 4)").bind(t, today() - 5).run();
       const sql = readFileSync(join(root, "migrations", "0006_stats_rollups.sql"), "utf8");
-      const backfill = sql.slice(sql.indexOf("-- Backfill")).replace(/--.*$/gm, "").split(";").map((s) => s.trim()).filter(Boolean);
+      const backfill = unstable_splitSqlQuery(sql.slice(sql.indexOf("-- Backfill")));
       await fresh.db.batch(backfill.map((s) => fresh.db.prepare(s)));
       const s = (await fresh.request("GET", `/tenants/${t}/stats?from=${iso((today() - 6) * DAY)}&to=${iso(today() * DAY)}&limit=100`, { headers: admin })).json;
       assert.deepEqual({ ...s.totals, visitors: undefined }, { visits: 13, counted: 12, bots: 1, uniques: 8, visitors: undefined, visitors_estimated: false });

@@ -2,7 +2,7 @@
 // declares (real local Durable Objects, D1 and KV), applies the D1 migrations the way
 // `wrangler d1 migrations apply` does, and talks to it over HTTP.
 import { Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -43,27 +43,13 @@ export async function migrate(db) {
   const dir = join(root, "migrations");
   for (const name of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
     if (applied.has(name)) continue;
-    const sql = readFileSync(join(dir, name), "utf8").replace(/--.*$/gm, "");
-    const statements = splitStatements(sql);
+    // Split as wrangler splits them (triggers' BEGIN … END bodies stay whole).
+    const statements = unstable_splitSqlQuery(readFileSync(join(dir, name), "utf8"));
     await db.batch([
       ...statements.map((s) => db.prepare(s)),
       db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(name),
     ]);
   }
-}
-
-/** SQL statements split at `;`, keeping a trigger's `BEGIN … END` body whole, as wrangler does. */
-function splitStatements(sql) {
-  const statements = [];
-  let open = "";
-  for (const part of sql.split(";")) {
-    open = open ? `${open};${part}` : part;
-    const trimmed = open.trim();
-    if (/^CREATE\s+TRIGGER\b/i.test(trimmed) && !/\bEND$/i.test(trimmed)) continue;
-    if (trimmed) statements.push(trimmed);
-    open = "";
-  }
-  return statements;
 }
 
 // The Worker logs one JSON line per request; tests show them only when asked
