@@ -5,7 +5,8 @@
 // reference measured in the same run: the same totals and top lists asked of the raw
 // visit log, as a service without rollups would.
 //
-// Alone: `node bench/stats.mjs` (after a build). `npm run bench` runs it too.
+// Alone: `node bench/stats.mjs` (after a build; BENCH_STATS_VISITS=50000 for a quick
+// look at a smaller site). `npm run bench` runs it too.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { unstable_splitSqlQuery } from "wrangler";

@@ -152,12 +152,6 @@ pub fn site_hash(visitor: &[u8; 16], tenant: &str) -> i64 {
     (u64::from_be_bytes(bytes) >> (64 - HASH_BITS)) as i64
 }
 
-/// Whether a day at `level` keeps this hash (what the rollup SQL checks:
-/// `hash >> (52 - level) = 0`).
-pub fn kept(hash: i64, level: u32) -> bool {
-    level == 0 || (hash >> (HASH_BITS - level)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +226,12 @@ mod tests {
             v[..4].copy_from_slice(&i.to_be_bytes());
             (0..1i64 << HASH_BITS).contains(&site_hash(&v, "t"))
         }));
+    }
+
+    /// Whether a day at `level` keeps this hash: what the rollup SQL checks
+    /// (`hash >> (52 - level) = 0`), modelled for the test below.
+    fn kept(hash: i64, level: u32) -> bool {
+        level == 0 || (hash >> (HASH_BITS - level)) == 0
     }
 
     /// The rule the rollup SQL runs, modelled: pages insert into one set per day; past
