@@ -38,6 +38,13 @@ pub enum ApiError {
     PayloadTooLarge {
         limit: usize,
     },
+    /// A line of an import that cannot be applied; data lines before `applied` (of the
+    /// file, counted from 1) were applied and stay (an import goes in chunks).
+    InvalidImport {
+        line: u64,
+        reason: String,
+        applied: u64,
+    },
     NotFound,
     /// GitHub failed or timed out and no copy young enough could stand in.
     UpstreamUnavailable {
@@ -73,7 +80,8 @@ impl ApiError {
             | DeltaExceedsMaximum { .. }
             | CounterOverflow
             | IdempotencyKeyRequired
-            | InvalidIdempotencyKey => 400,
+            | InvalidIdempotencyKey
+            | InvalidImport { .. } => 400,
         }
     }
 
@@ -102,6 +110,7 @@ impl ApiError {
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            InvalidImport { .. } => "INVALID_IMPORT",
             NotFound => "NOT_FOUND",
             UpstreamUnavailable { .. } => "UPSTREAM_UNAVAILABLE",
             Internal(_) => "INTERNAL_ERROR",
@@ -147,6 +156,21 @@ impl ApiError {
             }
             MethodNotAllowed { allow } => format!("Method not allowed; use {}", allow.join(", ")),
             PayloadTooLarge { limit } => format!("Request body exceeds {limit} bytes"),
+            InvalidImport {
+                line,
+                reason,
+                applied: 0,
+            } => {
+                format!("line {line}: {reason}; nothing was imported")
+            }
+            InvalidImport {
+                line,
+                reason,
+                applied,
+            } => format!(
+                "line {line}: {reason}; the first {applied} data lines were imported before it \
+                 (importing the corrected file again skips what is already there)"
+            ),
             NotFound => "No such route".into(),
             UpstreamUnavailable { timeout: true } => {
                 "GitHub did not answer in time and no recent copy is cached".into()
@@ -185,8 +209,13 @@ impl ApiError {
 
     /// The contract's one error shape: `{"errors": [{"code", "message"}]}`.
     pub fn body(&self) -> String {
-        serde_json::json!({"errors": [{"code": self.code(), "message": self.message()}]})
-            .to_string()
+        use ApiError::*;
+        let mut error = serde_json::json!({"code": self.code(), "message": self.message()});
+        if let InvalidImport { line, applied, .. } = self {
+            error["line"] = (*line).into();
+            error["applied_lines"] = (*applied).into();
+        }
+        serde_json::json!({ "errors": [error] }).to_string()
     }
 }
 

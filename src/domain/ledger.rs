@@ -208,6 +208,76 @@ pub fn rows_json(ops: &[Operation]) -> String {
     out
 }
 
+/// An operation an import brings: as exported (`value_after` known, kept exactly), or
+/// an addition from another service (`value_after` `null`: it adds `delta` to whatever
+/// the value is, as an `import`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    pub op: Operation,
+    pub additive: bool,
+}
+
+impl Incoming {
+    /// From an `operation` record of the export format (already checked by
+    /// `domain::transfer`).
+    pub fn from_record(v: &serde_json::Value) -> Option<Incoming> {
+        let additive = v.get("value_after")?.is_null();
+        Some(Incoming {
+            op: Operation {
+                id: Uuid::try_parse(v.get("id")?.as_str()?).ok()?,
+                kind: OperationKind::ALL
+                    .into_iter()
+                    .find(|k| Some(k.name()) == v.get("kind").and_then(|k| k.as_str()))?,
+                delta: v.get("delta")?.as_i64()?,
+                value_after: v.get("value_after")?.as_i64().unwrap_or(0),
+                actor: v.get("actor")?.as_str()?.to_string(),
+                created_ms: v.get("created_ms")?.as_u64()?,
+                completed_ms: v.get("completed_ms")?.as_u64()?,
+                metadata: v
+                    .get("metadata")
+                    .filter(|m| m.is_object())
+                    .map(|m| m.to_string()),
+            },
+            additive,
+        })
+    }
+}
+
+/// What an import adds to a ledger that stands at `value`: the operations it does not
+/// have yet (`known` says which ids it has), each continuing the one before — an
+/// exported operation must start where the ledger stands (`value_after - delta`), an
+/// addition is applied to it — and the value they reach. Operations already in the
+/// ledger are skipped, so the same import twice adds nothing.
+pub fn extend(
+    mut value: i64,
+    incoming: Vec<Incoming>,
+    known: impl Fn(&Uuid) -> bool,
+) -> Result<(Vec<Operation>, i64), String> {
+    let mut new: Vec<Operation> = Vec::new();
+    for Incoming { mut op, additive } in incoming {
+        if known(&op.id) || new.iter().any(|o| o.id == op.id) {
+            continue;
+        }
+        if additive {
+            op.value_after = value
+                .checked_add(op.delta)
+                .filter(|v| crate::domain::counter::check_value(*v).is_ok())
+                .ok_or_else(|| {
+                    format!("adding {} to {value} leaves the counter's range", op.delta)
+                })?;
+        } else if op.value_after.checked_sub(op.delta) != Some(value) {
+            return Err(format!(
+                "operation {} starts at {} but the counter stands at {value}",
+                op.id.hyphenated(),
+                op.value_after.wrapping_sub(op.delta)
+            ));
+        }
+        value = op.value_after;
+        new.push(op);
+    }
+    Ok((new, value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +366,68 @@ mod tests {
         assert!(!sums(7, 2, true).reconciles(7));
         assert!(!sums(7, 1, false).reconciles(7));
         assert!(!LedgerSums::default().reconciles(0));
+    }
+
+    #[test]
+    fn an_import_continues_the_ledger_once() {
+        let id = |n: u128| Uuid::from_u128(n);
+        let exported = |n, kind, delta, after| Incoming {
+            op: Operation {
+                id: id(n),
+                ..op(kind, delta, after)
+            },
+            additive: false,
+        };
+        let file = vec![
+            exported(1, OperationKind::InitialValue, 5, 5),
+            exported(2, OperationKind::Increment, 2, 7),
+            exported(3, OperationKind::SetAdjustment, -7, 0),
+        ];
+        let (new, value) = extend(0, file.clone(), |_| false).unwrap();
+        assert_eq!((new.len(), value), (3, 0));
+        // Again: every id is known, nothing is added.
+        let (new, value) = extend(0, file.clone(), |_| true).unwrap();
+        assert_eq!((new.len(), value), (0, 0));
+        // Resumed after the first two.
+        let (new, value) = extend(7, file.clone(), |i| *i != id(3)).unwrap();
+        assert_eq!((new.len(), value), (1, 0));
+        // A gap in the chain is refused.
+        let err = extend(1, file[1..].to_vec(), |_| false).unwrap_err();
+        assert!(
+            err.contains("starts at 5 but the counter stands at 1"),
+            "{err}"
+        );
+        // Additions apply to where the counter stands, within its range.
+        let add = |n, delta| Incoming {
+            op: Operation {
+                id: id(n),
+                ..op(OperationKind::Import, delta, 0)
+            },
+            additive: true,
+        };
+        let (new, value) = extend(10, vec![add(9, 32), add(9, 32)], |_| false).unwrap();
+        assert_eq!((new.len(), value, new[0].value_after), (1, 42, 42));
+        let max = crate::domain::counter::MAX_SAFE;
+        assert!(extend(max, vec![add(8, 1)], |_| false).is_err());
+    }
+
+    #[test]
+    fn records_read_back_as_operations() {
+        let line = serde_json::json!({"type": "operation", "counter": "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b",
+            "id": "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b", "kind": "set_adjustment", "delta": -3,
+            "value_after": 4, "actor": "anonymous", "created_ms": 0, "completed_ms": 1, "metadata": null});
+        let incoming = Incoming::from_record(&line).unwrap();
+        assert_eq!(incoming.op, op(OperationKind::SetAdjustment, -3, 4));
+        assert!(!incoming.additive);
+        let mut addition = line.clone();
+        addition["value_after"] = serde_json::Value::Null;
+        addition["metadata"] = serde_json::json!({"source": "hits"});
+        let incoming = Incoming::from_record(&addition).unwrap();
+        assert!(incoming.additive);
+        assert_eq!(
+            incoming.op.metadata.as_deref(),
+            Some(r#"{"source":"hits"}"#)
+        );
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub enum Route {
     DeletePage(TenantId, PageId),
     PageHistory(TenantId, PageId),
     Stats(TenantId),
+    Export(TenantId),
+    Import(TenantId),
     /// The migration routes, on the default tenant.
     LegacyCounterIncrement,
     LegacyCounterRead,
@@ -100,6 +102,8 @@ impl Route {
             | Route::DeletePage(t, _)
             | Route::PageHistory(t, _)
             | Route::Stats(t)
+            | Route::Export(t)
+            | Route::Import(t)
             | Route::CounterBadge(t, _)
             | Route::PageBadge(t, _)
             | Route::V2Increment(t, _)
@@ -316,6 +320,11 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
         }
         ["tenants", t, "stats"] => Resource::at("/tenants/{tenant_id}/stats")
             .get(Route::Stats(tenant(t)?), Scoped(Scope::TenantRead)),
+        ["tenants", t, "export"] => Resource::at("/tenants/{tenant_id}/export")
+            .get(Route::Export(tenant(t)?), Scoped(Scope::TenantExport)),
+        ["tenants", t, "import"] => {
+            Resource::at("/tenants/{tenant_id}/import").post(Route::Import(tenant(t)?), Admin)
+        }
         ["tenants", t, "counters", c] | ["tenants", t, c] => {
             let (t, c) = (tenant(t)?, counter(c)?);
             Resource::at("/tenants/{tenant_id}/{counter_id}").get(Route::GetCounter(t, c), Public)

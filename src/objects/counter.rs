@@ -124,6 +124,12 @@ impl DurableObject for CounterObject {
         let (path, query) = path_and_query(&url);
         let answer = match CounterCall::parse(path, query) {
             Ok(CounterCall::Init) => self.init(&mut req).await,
+            Ok(CounterCall::Export {
+                tenant,
+                after,
+                upto,
+            }) => self.export(&tenant.to_string(), after, upto).await,
+            Ok(CounterCall::Import { tenant }) => self.import(&mut req, &tenant.to_string()).await,
             Ok(call) => self.serve(call).await,
             Err(e) => Err(e),
         };
@@ -333,6 +339,138 @@ impl CounterObject {
         }
         body.push_str(&format!(r#"],"next_cursor":{next}}}"#));
         Ok(body)
+    }
+
+    /// The counter's id, if it exists under `tenant`: elsewhere it does not exist.
+    fn owned_by(&self, tenant: &str) -> ApiResult<String> {
+        match &*self.counter.borrow() {
+            Slot::Present(live) if live.stored.meta.tenant_id == tenant => {
+                Ok(live.stored.meta.counter_id.clone())
+            }
+            _ => Err(ApiError::CounterNotFound),
+        }
+    }
+
+    /// A page of the export: the counter's line and its first operations, or the next
+    /// operations up to the last one the first page saw (`X-Upto`); `X-Next` is where the
+    /// next page starts, absent on the last.
+    async fn export(&self, tenant: &str, after: u64, upto: u64) -> ApiResult<Response> {
+        self.load().await?;
+        self.batch.settled().await?;
+        let counter_id = self.owned_by(tenant)?;
+        let storage = self.storage()?;
+        let (mut text, upto) = match after {
+            0 => {
+                let (line, last) = storage.export_head()?;
+                (line + "\n", last)
+            }
+            _ => (String::new(), upto),
+        };
+        let (ops, next) = storage.export_ops(&counter_id, after, upto)?;
+        text.push_str(&ops);
+        let response = Response::ok(text).or_internal("answering an export")?;
+        let headers = response.headers();
+        headers
+            .set("X-Upto", &upto.to_string())
+            .or_internal("answering an export")?;
+        if let Some(next) = next {
+            headers
+                .set("X-Next", &next.to_string())
+                .or_internal("answering an export")?;
+        }
+        Ok(response)
+    }
+
+    /// Operations an import brings (`{"counter": line or null, "operations": [...]}`),
+    /// added after the ledger's last in one transaction (`ledger::extend`). A counter
+    /// this object does not have yet is made from the `counter` line, with no operation
+    /// of its own: the file's first operation is its root.
+    async fn import(&self, req: &mut Request, tenant: &str) -> ApiResult<Response> {
+        let text = req.text().await.or_internal("reading an import")?;
+        let body: serde_json::Value =
+            serde_json::from_str(&text).or_internal("an import that does not parse")?;
+        let mut incoming = Vec::new();
+        for record in body["operations"].as_array().into_iter().flatten() {
+            incoming.push(
+                ledger::Incoming::from_record(record).ok_or_else(|| {
+                    ApiError::internal("an imported operation that does not parse")
+                })?,
+            );
+        }
+        let storage = self.storage()?.clone();
+        let line = &body["counter"];
+        // A counter this object has never stored is made from the file, not adopted from
+        // D1 (whose copy the import may have written already): its ledger starts with the
+        // file's first operation.
+        let stored = storage.read()?.is_some();
+        if stored || !line.is_object() {
+            self.load().await?;
+        }
+        self.batch.settled().await?;
+        // From here on nothing awaits until the transaction is written: no other request
+        // can interleave.
+        let fresh = match (stored, line.is_object()) {
+            (false, true) => Some(CounterMeta {
+                counter_id: line["id"].as_str().unwrap_or_default().to_string(),
+                tenant_id: tenant.to_string(),
+                label: line["label"].as_str().map(str::to_string),
+                max_delta: line["max_delta"].as_i64().unwrap_or(1),
+                created_ms: line["created_ms"].as_u64().unwrap_or(0),
+            }),
+            _ => None,
+        };
+        let from = match &fresh {
+            Some(meta) if Some(&meta.counter_id) != self.state.id().name().as_ref() => {
+                return Err(ApiError::internal("an import reached the wrong counter"));
+            }
+            Some(_) => CounterState {
+                value: 0,
+                version: 0,
+                updated_ms: 0,
+            },
+            None => {
+                self.owned_by(tenant)?;
+                match &*self.counter.borrow() {
+                    Slot::Present(live) => live.persisted,
+                    _ => return Err(ApiError::CounterNotFound),
+                }
+            }
+        };
+        let total = incoming.len();
+        let (ops, value) = ledger::extend(from.value, incoming, |id| {
+            storage.has_operation(id).unwrap_or(false)
+        })
+        .map_err(ApiError::InvalidParameter)?;
+        let added = ops.len();
+        if added > 0 {
+            let state = CounterState {
+                value,
+                version: from.version + added as u64,
+                updated_ms: line["updated_ms"].as_u64().unwrap_or_else(now_ms),
+            };
+            let store = storage.clone();
+            atomically(&self.state.storage(), move || {
+                if let Some(meta) = &fresh {
+                    store.adopt(meta, &from)?;
+                }
+                store.write_state(&state)?;
+                store.append(&ops)
+            })?;
+            if let Some(counter) = storage.read()? {
+                *self.counter.borrow_mut() = Slot::Present(Box::new(Live::new(counter)));
+            }
+            if let Err(e) = self.arm_flush().await {
+                log::failure("arming a counter flush", &e);
+            }
+        }
+        respond::json(
+            200,
+            format!(
+                r#"{{"added":{added},"unchanged":{},"value":{value}}}"#,
+                total - added
+            ),
+        )
+        .or_internal("answering an import")
     }
 
     /// What the operator's check reads: this counter's ledger against its value.

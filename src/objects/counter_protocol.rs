@@ -62,6 +62,17 @@ pub enum CounterCall {
     },
     /// The operator's check of the ledger against the value, under any tenant.
     Reconcile,
+    /// A page of the export: the counter's line first (`after` 0), then its operations
+    /// with `seq` in `(after, upto]`; `upto` 0 fixes it at the last operation now.
+    Export {
+        tenant: TenantId,
+        after: u64,
+        upto: u64,
+    },
+    /// Operations from an import, in the request's body (`objects::counter_import`).
+    Import {
+        tenant: TenantId,
+    },
 }
 
 impl CounterCall {
@@ -109,6 +120,12 @@ impl CounterCall {
                 let before = before.map(|b| format!("&c={b}")).unwrap_or_default();
                 format!("/ops?t={tenant}&l={limit}{before}")
             }
+            CounterCall::Export {
+                tenant,
+                after,
+                upto,
+            } => format!("/export?t={tenant}&s={after}&u={upto}"),
+            CounterCall::Import { tenant } => format!("/import?t={tenant}"),
         }
     }
 
@@ -140,6 +157,15 @@ impl CounterCall {
                 },
             }),
             "/read" => Ok(CounterCall::Read { tenant: tenant()? }),
+            "/export" => {
+                let seq = |name| param(name).and_then(|s| s.parse().ok());
+                Ok(CounterCall::Export {
+                    tenant: tenant()?,
+                    after: seq("s").ok_or_else(|| ApiError::internal("export without s"))?,
+                    upto: seq("u").ok_or_else(|| ApiError::internal("export without u"))?,
+                })
+            }
+            "/import" => Ok(CounterCall::Import { tenant: tenant()? }),
             "/inc" => Ok(CounterCall::Increment {
                 tenant: tenant()?,
                 delta: Delta::parse(param("d"))?,
@@ -171,7 +197,9 @@ impl CounterCall {
             CounterCall::Read { tenant }
             | CounterCall::Increment { tenant, .. }
             | CounterCall::Set { tenant, .. }
-            | CounterCall::History { tenant, .. } => Some(tenant),
+            | CounterCall::History { tenant, .. }
+            | CounterCall::Export { tenant, .. }
+            | CounterCall::Import { tenant } => Some(tenant),
         }
     }
 
@@ -269,6 +297,17 @@ mod tests {
             actor: Actor::Anonymous,
         });
         round_trip(CounterCall::Reconcile);
+        round_trip(CounterCall::Export {
+            tenant,
+            after: 0,
+            upto: 0,
+        });
+        round_trip(CounterCall::Export {
+            tenant,
+            after: 1_000,
+            upto: 2_000_000,
+        });
+        round_trip(CounterCall::Import { tenant });
         round_trip(CounterCall::History {
             tenant,
             limit: 1,

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS operations (
 DROP TABLE IF EXISTS idempotency;
 ";
 
+/// Operations one export page carries.
+pub const EXPORT_OPS: u64 = 1_000;
+
 /// An operation's columns, read back with its id as hex.
 const OPERATION: &str =
     "SELECT hex(id) AS id, kind, delta, value_after, actor, created_ms, completed_ms, metadata FROM operations";
@@ -221,6 +224,72 @@ impl CounterStorage {
             rows::sql(self.0.exec(sql, params), "reading operations")?,
             operation_of,
         )
+    }
+
+    /// The counter's export line (`domain::transfer::COUNTER`) and its last operation's
+    /// `seq`, read together: the value is the one that operation reached.
+    pub fn export_head(&self) -> ApiResult<(String, u64)> {
+        let mut row = rows::sql_first(
+            self.0.exec(
+                "SELECT json_object('type', 'counter', 'id', meta ->> 'counter_id',
+                   'label', meta ->> 'label', 'value', value, 'max_delta', meta ->> 'max_delta',
+                   'created_ms', meta ->> 'created_ms', 'updated_ms', updated_ms),
+                   (SELECT COALESCE(MAX(seq), 0) FROM operations)
+                 FROM counter",
+                None,
+            ),
+            "exporting a counter",
+        )?
+        .ok_or_else(|| ApiError::internal("exporting a counter that is not stored"))?;
+        Ok((row.text(0)?, row.uint(1)?))
+    }
+
+    /// Up to `EXPORT_OPS` operations with `seq` in `(after, upto]`, oldest first, as
+    /// export lines (each ending in a newline), and the `seq` of the last one when more
+    /// may follow. The kind names are `OperationKind::name` by code (a round-trip test
+    /// holds them together).
+    pub fn export_ops(
+        &self,
+        counter_id: &str,
+        after: u64,
+        upto: u64,
+    ) -> ApiResult<(String, Option<u64>)> {
+        let rows = rows::sql(
+            self.0.exec(
+                "SELECT json_object('type', 'operation', 'counter', ?1, 'id',
+                   lower(substr(hex(id), 1, 8) || '-' || substr(hex(id), 9, 4) || '-' ||
+                     substr(hex(id), 13, 4) || '-' || substr(hex(id), 17, 4) || '-' || substr(hex(id), 21)),
+                   'kind', CASE kind WHEN 0 THEN 'initial_value' WHEN 1 THEN 'increment'
+                     WHEN 2 THEN 'set_adjustment' WHEN 3 THEN 'import' ELSE 'baseline' END,
+                   'delta', delta, 'value_after', value_after, 'actor', actor,
+                   'created_ms', created_ms, 'completed_ms', completed_ms, 'metadata', json(metadata)),
+                   seq
+                 FROM operations WHERE seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
+                vec![counter_id.into(), int(after), int(upto), int(EXPORT_OPS)],
+            ),
+            "exporting operations",
+        )?;
+        let full = rows.len() as u64 == EXPORT_OPS;
+        let mut text = String::new();
+        let mut last = after;
+        for mut row in rows {
+            text.push_str(&row.text(0)?);
+            text.push('\n');
+            last = row.uint(1)?;
+        }
+        Ok((text, full.then_some(last)))
+    }
+
+    /// Whether the ledger has an operation with this id.
+    pub fn has_operation(&self, id: &Uuid) -> ApiResult<bool> {
+        let found = rows::sql_first(
+            self.0.exec(
+                "SELECT 1 FROM operations WHERE id = unhex(?)",
+                vec![id.simple().to_string().into()],
+            ),
+            "looking an operation up",
+        )?;
+        Ok(found.is_some())
     }
 
     /// What reconciliation checks: one pass over the ledger.

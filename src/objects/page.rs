@@ -162,6 +162,7 @@ impl PageObject {
             }
             PageCall::Visit { visitor, .. } => self.visit(&visitor).await,
             PageCall::Delete { tenant, page } => self.delete(&tenant, &page).await,
+            PageCall::Add { count, key, .. } => self.add(count, &key).await,
         }
     }
 
@@ -188,6 +189,43 @@ impl PageObject {
             self.batch.settled().await?;
         }
         answer_json(&decided.answer, decided.budget)
+    }
+
+    /// An import's addition: the count grows by `count` once per `key`, with the key
+    /// stored in the same transaction. It takes a sequence number, as a visit does, so
+    /// the next flush carries the new count to D1.
+    async fn add(&self, count: u64, key: &str) -> ApiResult<Response> {
+        self.batch.settled().await?;
+        let storage = self.storage()?.clone();
+        let added = !storage.imported(key)?;
+        if added {
+            let mut slot = self.live.borrow_mut();
+            let live = slot.as_mut().ok_or(ApiError::PageNotFound)?;
+            let mut page = live.persisted.clone();
+            page.count = page.count.saturating_add(count);
+            page.seq += 1;
+            page.updated_ms = now_ms();
+            let batch = BatchWrite {
+                page: page.clone(),
+                rows: Vec::new(),
+                visitors: Vec::new(),
+                uniques: None,
+            };
+            let key = key.to_string();
+            atomically(&self.state.storage(), move || {
+                storage.write(&batch)?;
+                storage.record_import(&key)
+            })?;
+            live.page = page.clone();
+            live.persisted = page;
+        }
+        if added {
+            let due = now_ms() + config::get(&self.env)?.flush_interval_ms;
+            self.alarm.ensure_by(&self.state.storage(), due).await?;
+        }
+        let count = self.with_live(|live| live.page.count)?;
+        respond::json(200, format!(r#"{{"added":{added},"count":{count}}}"#))
+            .or_internal("answering an import")
     }
 
     fn with_live<T>(&self, f: impl FnOnce(&mut Live) -> T) -> ApiResult<T> {

@@ -42,6 +42,13 @@ pub enum PageCall {
         tenant: String,
         page: String,
     },
+    /// An import's addition to the count, made once per `key` however often it is sent.
+    Add {
+        tenant: String,
+        page: String,
+        count: u64,
+        key: String,
+    },
 }
 
 impl PageCall {
@@ -49,7 +56,8 @@ impl PageCall {
         match self {
             PageCall::Visit { tenant, .. }
             | PageCall::Read { tenant, .. }
-            | PageCall::Delete { tenant, .. } => tenant,
+            | PageCall::Delete { tenant, .. }
+            | PageCall::Add { tenant, .. } => tenant,
         }
     }
 
@@ -57,7 +65,8 @@ impl PageCall {
         match self {
             PageCall::Visit { page, .. }
             | PageCall::Read { page, .. }
-            | PageCall::Delete { page, .. } => page,
+            | PageCall::Delete { page, .. }
+            | PageCall::Add { page, .. } => page,
         }
     }
 }
@@ -166,6 +175,12 @@ impl PageCall {
             }
             "read" => Some(PageCall::Read { tenant, page }),
             "delete" => Some(PageCall::Delete { tenant, page }),
+            "add" => Some(PageCall::Add {
+                tenant,
+                page,
+                count: v.get("count")?.as_u64()?,
+                key: text(v, "key")?,
+            }),
             _ => None,
         }
     }
@@ -225,6 +240,13 @@ mod tests {
         assert!(url.is_ascii());
         assert_eq!(call_of(&url).unwrap().unwrap(), call);
         assert!(call_of("https://page/").is_none());
+        let add = PageCall::Add {
+            tenant: "t".into(),
+            page: "/a".into(),
+            count: 9_007_199_254_740_991,
+            key: "k".into(),
+        };
+        assert_eq!(call_of(&call_url(&add).unwrap()).unwrap().unwrap(), add);
     }
 
     /// What clients read: pinned.

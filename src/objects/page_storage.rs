@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS day_uniques (
   beyond INTEGER NOT NULL,
   sketch TEXT
 );
+CREATE TABLE IF NOT EXISTS imports (key TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tenant_settings (
   singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
   settings TEXT NOT NULL,
@@ -55,8 +56,9 @@ const VISIT_COLUMNS: &str =
 const FROM_ROWS_JSON: &str = "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7 FROM json_each(?)";
 
 /// Every table, for deleting the page.
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 6] = [
     "page",
+    "imports",
     "visit_buffer",
     "visitors",
     "day_uniques",
@@ -304,6 +306,23 @@ impl PageStorage {
 
     /// Forgets the page entirely (it is being deleted). Run it inside
     /// `transaction::atomically`.
+    /// Whether an import's addition with this key was made.
+    pub fn imported(&self, key: &str) -> ApiResult<bool> {
+        let found = rows::sql_first(
+            self.0
+                .exec("SELECT 1 FROM imports WHERE key = ?", vec![key.into()]),
+            "looking an import up",
+        )?;
+        Ok(found.is_some())
+    }
+
+    pub fn record_import(&self, key: &str) -> ApiResult<()> {
+        self.0
+            .exec("INSERT INTO imports (key) VALUES (?)", vec![key.into()])
+            .map(drop)
+            .or_internal("recording an import")
+    }
+
     pub fn clear(&self) -> ApiResult<()> {
         TABLES.iter().try_for_each(|table| {
             self.0

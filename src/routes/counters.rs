@@ -218,7 +218,7 @@ pub(crate) async fn call_object(
     respond::relay(answer)
 }
 
-async fn init_object(env: &Env, record: &InitRecord) -> worker::Result<()> {
+pub(crate) async fn init_object(env: &Env, record: &InitRecord) -> worker::Result<()> {
     let stub = env
         .durable_object("COUNTER")?
         .get_by_name(&record.meta.counter_id)?;

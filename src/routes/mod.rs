@@ -5,7 +5,9 @@ pub mod counters;
 pub mod creation;
 pub mod credentials;
 pub mod embeds;
+pub mod export;
 pub mod github;
+pub mod import;
 pub mod migration;
 pub mod pages;
 pub mod stats;
@@ -47,6 +49,8 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         Route::DeletePage(t, p) => pages::delete(ctx, t, p).await,
         Route::PageHistory(t, p) => pages::history(ctx, t, p).await,
         Route::Stats(t) => stats::read(ctx, t).await,
+        Route::Export(t) => export::export(ctx, t).await,
+        Route::Import(t) => import::import(ctx, t).await,
         Route::LegacyCounterIncrement => migration::counter_increment(ctx).await,
         Route::LegacyCounterRead => migration::counter_read(ctx).await,
         Route::WebCounterIncrement => migration::web_counter_increment(ctx).await,

@@ -128,7 +128,7 @@ async fn decode<T>(
 }
 
 /// Calls the page's object; a success is its answer, an error becomes ours.
-async fn call_page(env: &Env, call: &PageCall) -> ApiResult<Response> {
+pub(crate) async fn call_page(env: &Env, call: &PageCall) -> ApiResult<Response> {
     let page = PageId::new(call.page().to_string())?;
     let stub = env
         .durable_object("PAGE")

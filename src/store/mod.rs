@@ -7,6 +7,7 @@ pub mod idempotency;
 pub mod pages;
 pub mod stats;
 pub mod tenants;
+pub mod transfer;
 
 use crate::error::ApiError;
 use wasm_bindgen::JsValue;
