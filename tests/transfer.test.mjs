@@ -174,3 +174,32 @@ describe("import", () => {
     }
   });
 });
+
+describe("who may move a tenant", () => {
+  async function key(scopes, t = tenant) {
+    const res = await a.request("POST", `/v2/tenants/${t}/credentials`, { headers: admin, json: { scopes } });
+    assert.equal(res.status, 201, res.text);
+    return { "X-API-Key": res.json.api_key };
+  }
+
+  test("tenant:export exports its own tenant only; import is the administrator's; no key is 401", async () => {
+    const exporter = await key(["tenant:export"]);
+    const text = await exportOf(a, tenant, "", exporter);
+    assert.ok(text.startsWith('{"format":"edgecount-export"'));
+    const other = await a.createTenant();
+    const refused = await a.request("GET", `/tenants/${other.tenant_id}/export`, { headers: exporter });
+    assert.equal(refused.status, 403, refused.text);
+    const reader = await key(["tenant:read"]);
+    assert.equal((await a.request("GET", `/tenants/${tenant}/export`, { headers: reader })).status, 403);
+    for (const headers of [exporter, reader]) {
+      const res = await a.request("POST", `/tenants/${tenant}/import`, { headers, body: text });
+      assert.equal(res.status, 403, res.text);
+    }
+    assert.equal((await a.request("GET", `/tenants/${tenant}/export`)).status, 401);
+    assert.equal((await a.request("POST", `/tenants/${tenant}/import`, { body: text })).status, 401);
+    assert.equal((await a.request("GET", `/tenants/${crypto.randomUUID()}/export`, { headers: admin })).status, 404);
+    const bad = await a.request("GET", `/tenants/${tenant}/export?visits=yes`, { headers: admin });
+    assert.equal(errorCode(bad), "INVALID_PARAMETER");
+    assert.equal((await a.request("PUT", `/tenants/${tenant}/export`, { headers: admin })).status, 405);
+  });
+});

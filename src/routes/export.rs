@@ -129,13 +129,14 @@ impl Export {
         let step = std::mem::replace(&mut self.step, Step::Done);
         let (text, next) = match step {
             Step::Header => {
-                let header = serde_json::json!({
-                    "format": FORMAT,
-                    "version": VERSION,
-                    "tenant": self.tenant,
-                    "exported_at": rfc3339(self.now),
-                    "visits": self.visits,
-                });
+                // Written by hand so `format` comes first; every value is a UUID, a time
+                // or a word (nothing to escape).
+                let header = format!(
+                    r#"{{"format":"{FORMAT}","version":{VERSION},"tenant":"{}","exported_at":"{}","visits":{}}}"#,
+                    self.tenant,
+                    rfc3339(self.now),
+                    self.visits
+                );
                 self.step = Step::Tenant;
                 return Ok(Some(format!("{header}\n")));
             }

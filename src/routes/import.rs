@@ -61,10 +61,12 @@ pub async fn import(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
     let existing = tenants::find(&db, &tenant).await?;
     let mut body = ctx.req.stream().or_internal("reading an import")?;
     let mut reader = LineReader::default();
-    let first = reader
-        .next(&mut body)
-        .await?
-        .ok_or_else(|| ApiError::InvalidParameter("the body is empty".into()))?;
+    let first = match reader.next(&mut body).await {
+        Ok(Some(line)) => line,
+        Ok(None) => return Err(ApiError::InvalidParameter("the body is empty".into())),
+        Err(ApiError::InvalidParameter(reason)) => return Err(invalid(1, reason, 0)),
+        Err(e) => return Err(e),
+    };
     let (format, columns) =
         import_formats::detect(&first).map_err(|reason| invalid(1, reason, 0))?;
     let header_lines = u64::from(format.has_header());
@@ -596,16 +598,17 @@ impl LineReader {
     async fn next(&mut self, body: &mut worker::ByteStream) -> ApiResult<Option<String>> {
         loop {
             let rest = &self.buffer[self.start..];
-            if let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            let newline = rest.iter().position(|b| *b == b'\n');
+            if newline.unwrap_or(rest.len()) > MAX_LINE_BYTES {
+                return Err(ApiError::InvalidParameter(format!(
+                    "the line is longer than {MAX_LINE_BYTES} bytes"
+                )));
+            }
+            if let Some(end) = newline {
                 let line = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
                 let line = text(line)?;
                 self.start += end + 1;
                 return Ok(Some(line));
-            }
-            if rest.len() > MAX_LINE_BYTES {
-                return Err(ApiError::InvalidParameter(format!(
-                    "the line is longer than {MAX_LINE_BYTES} bytes"
-                )));
             }
             if self.done {
                 if rest.is_empty() {

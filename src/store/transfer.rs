@@ -338,7 +338,8 @@ pub fn site_visitors(db: &D1Database, tenant: &str, days: &str) -> ApiResult<D1P
         "INSERT INTO stats_series (tenant_id, page_id, unit, start, visits, counted, bots, uniques,
            sampled, level)
          SELECT ?1, '', 1, value ->> 0, 0, 0, 0, 0, value ->> 1, 0 FROM json_each(?2) WHERE true
-         ON CONFLICT DO UPDATE SET sampled = excluded.sampled, level = 0",
+         ON CONFLICT DO UPDATE SET sampled = excluded.sampled, level = 0
+           WHERE sampled IS NOT excluded.sampled OR level != 0",
     )
     .bind(&[tenant.into(), days.into()])
     .or_internal("binding site visitors")
