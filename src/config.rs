@@ -47,8 +47,11 @@ pub struct Config {
     /// The tenant the migration routes act on (`DEFAULT_TENANT_LABEL`).
     pub default_tenant_label: String,
     pub github: GitHubConfig,
-    /// The cron expression that runs retention; every other cron refreshes GitHub.
+    /// The cron expression that runs retention and backups; every other cron refreshes
+    /// GitHub.
     pub retention_cron: String,
+    /// Days of daily backups kept in the `BACKUPS` bucket (`BACKUP_KEEP_DAYS`).
+    pub backup_keep_days: u64,
     /// A failure to inject, so tests can prove through the real runtime what happens
     /// when storage fails (`EDGECOUNT_FAULT`; never set in production).
     pub fault: Option<Fault>,
@@ -232,6 +235,7 @@ impl Config {
                 proxy_writes_per_day: number("GITHUB_PROXY_WRITES_PER_DAY", 500, 100_000_000)?,
             },
             retention_cron: lookup("RETENTION_CRON").unwrap_or_else(|| "17 3 * * *".into()),
+            backup_keep_days: number("BACKUP_KEEP_DAYS", 30, 3_650)?.max(1),
             fault: match lookup("EDGECOUNT_FAULT").as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some("batch-write") => Some(Fault::BatchWrite),

@@ -30,6 +30,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let retention = config::get(&env).is_ok_and(|c| c.retention_cron == event.cron());
     if retention {
         jobs::retention::run(&env).await;
+        jobs::backup::run(&env).await;
     } else {
         github::refresh::run(&env).await;
     }

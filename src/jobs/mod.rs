@@ -1,3 +1,4 @@
 //! Scheduled work, run by the cron trigger.
 
+pub mod backup;
 pub mod retention;

@@ -127,3 +127,14 @@ pub async fn update(
         .or_internal("binding a tenant update")?;
     first(statement).await
 }
+
+/// The next tenants' ids after `after`, in order: the daily backup walks them all.
+pub async fn ids_after(db: &D1Database, after: &str) -> ApiResult<Vec<String>> {
+    let statement = db
+        .prepare("SELECT id FROM tenants WHERE id > ?1 ORDER BY id LIMIT 100")
+        .bind(&[after.into()])
+        .or_internal("binding a tenant listing")?;
+    rows::each(rows::d1(statement, "listing tenants").await?, |mut row| {
+        row.text(0)
+    })
+}

@@ -78,7 +78,7 @@ function runtimeStdio(onLog) {
  *   onLog receives each line the Worker writes (stdout and stderr). kvSpy puts a spy in front of
  *   the real GITHUB_CACHE namespace (see KV_SPY).
  */
-export async function startWorker({ vars = {}, persistTo, onLog, assets, cf, kvSpy } = {}) {
+export async function startWorker({ vars = {}, persistTo, onLog, assets, cf, kvSpy, r2 } = {}) {
   const persistence = persistTo
     ? {
         durableObjectsPersist: join(persistTo, "do"),
@@ -89,6 +89,8 @@ export async function startWorker({ vars = {}, persistTo, onLog, assets, cf, kvS
   // `cf`: what Cloudflare's edge says of every request (its network, `asn`, say).
   const shared = { ...persistence, ...(cf ? { cf } : {}), handleRuntimeStdio: runtimeStdio(onLog) };
   const worker = workerOptions(vars, { assets });
+  // `r2`: bind a local R2 bucket as BACKUPS (wrangler.toml ships it commented out).
+  if (r2) worker.r2Buckets = { BACKUPS: "edgecount-backups" };
   const mf = new Miniflare(kvSpy ? { ...shared, workers: spiedOn(worker, "GITHUB_CACHE") } : { ...shared, ...worker });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
