@@ -19,7 +19,7 @@ import { createGunzip, createGzip } from "node:zlib";
 import cliProgress from "cli-progress";
 import { reconcile } from "../scripts/reconcile.mjs";
 
-/** Data lines per request: 20 of the service's 500-line chunks. */
+/** Data lines per request: ten of the service's 1,000-line chunks. */
 export const PART_LINES = 10_000;
 
 const USAGE = `usage:

@@ -1,13 +1,14 @@
 // The Worker's bundle as `wrangler deploy --dry-run` reports it, and (run directly, as
-// `.ci/run` does) a check that it stays within our limit of 300 KiB gzipped: the Free
-// plan's 3 MiB is far off, but every KiB is parsed on every cold start.
+// `.ci/run` does) a check that it stays within our limit of 360 KiB gzipped: the Free
+// plan's 3 MiB is far off, but every KiB is parsed on every cold start. (300 KiB until
+// export, import and backups took it to 356 KiB: ARCHITECTURE.md, the bundle.)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
-export const LIMIT_KIB = 300;
+export const LIMIT_KIB = 360;
 
 export function uploadSize() {
   const outdir = mkdtempSync(join(tmpdir(), "edgecount-dist-"));

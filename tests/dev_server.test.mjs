@@ -79,6 +79,8 @@ test("every curl example in the README prints what the README says it prints", a
   const commands = examples(readme).flatMap((b) => b.commands).filter((c) => c.text.startsWith("curl"));
   assert.ok(commands.length >= 20, `${commands.length} examples found`);
   assert.ok(commands.filter((c) => c.expected.length).length >= 15, "most examples say what they print");
-  const problems = await run(readme, { base, adminKey });
+  const scratch = mkdtempSync(join(tmpdir(), "edgecount-readme-"));
+  const problems = await run(readme, { base, adminKey, scratch });
+  rmSync(scratch, { recursive: true, force: true });
   assert.deepEqual(problems, [], JSON.stringify(problems, null, 2));
 });

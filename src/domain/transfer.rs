@@ -15,7 +15,7 @@ pub const FORMAT: &str = "edgecount-export";
 pub const VERSION: i64 = 1;
 
 /// Lines checked, then applied, together: an import's unit of work.
-pub const CHUNK_LINES: usize = 500;
+pub const CHUNK_LINES: usize = 1_000;
 /// The longest line any record can need (a page id, a label and metadata at their limits).
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// An operation's metadata, as JSON text.

@@ -8,9 +8,17 @@
 // - `# ...` lines right under a `curl` line are what it prints; `...` stands for any text
 //   (ids, times). A `#` after a command on the same line, or a `#` line after a blank
 //   line, is a remark, not output.
+// - `npx edgecount …` runs the command-line tool; each `# ...` line under it must match a
+//   line it printed. `--data-binary @FILE` sends a file of the repository.
 // - A block preceded by `<!-- not run: reason -->` is skipped (it needs what a test
 //   machine lacks, such as a GitHub organisation).
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { request } from "node:http";
+
+/** Where the README's reader stands: the repository (for `@file` and the CLI). */
+const repo = resolve(import.meta.dirname, "..", "..");
 
 /** The README's runnable blocks: [{line, commands}], each command {text, expected[]}. */
 export function examples(markdown) {
@@ -115,7 +123,10 @@ function curl(args) {
     else if (a === "-H") {
       const [name, ...value] = args[++i].split(":");
       headers[name.trim()] = value.join(":").trim();
-    } else if (a === "-d") data = args[++i];
+    } else if (a === "-d" || a === "--data-binary") {
+      data = args[++i];
+      if (a === "--data-binary" && data.startsWith("@")) data = readFileSync(join(repo, data.slice(1)));
+    }
     else if (a === "-D") showHeaders = args[++i] === "-";
     else if (a === "-s" || a === "-I") continue;
     else url = a;
@@ -146,9 +157,9 @@ export function shows(expected, actual) {
 
 /**
  * Runs every example against `base` (the README's $B); `adminKey` replaces the README's
- * development key. Answers the mismatches: [{line, command, expected, actual}].
+ * development key; files the CLI writes go to `scratch`. Answers the mismatches: [{line, command, expected, actual}].
  */
-export async function run(markdown, { base, adminKey }) {
+export async function run(markdown, { base, adminKey, scratch = repo }) {
   const vars = { B: base };
   const problems = [];
   let last;
@@ -172,6 +183,16 @@ export async function run(markdown, { base, adminKey }) {
       const argv = words(text, vars);
       if (argv[0] === "sleep") {
         await new Promise((r) => setTimeout(r, Number(argv[1]) * 1000));
+        continue;
+      }
+      if (argv[0] === "npx" && argv[1] === "edgecount") {
+        const args = argv.slice(2).map((a) => a.replace("dev-admin-key", adminKey));
+        const ran = spawnSync(process.execPath, [join(repo, "bin", "edgecount.mjs"), ...args], { cwd: scratch, encoding: "utf8" });
+        const printed = `${ran.stdout}${ran.stderr}`;
+        if (ran.status !== 0) problems.push({ line, command: text, expected: "exit 0", actual: printed.slice(-400) });
+        for (const want of expected) {
+          if (!printed.split("\n").some((l) => shows(want, l))) problems.push({ line, command: text, expected: want, actual: printed.slice(-400) });
+        }
         continue;
       }
       if (argv[0] !== "curl") throw new Error(`README line ${line}: cannot run ${text}`);
