@@ -13,7 +13,7 @@
 // - A block preceded by `<!-- not run: reason -->` is skipped (it needs what a test
 //   machine lacks, such as a GitHub organisation).
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { request } from "node:http";
 
@@ -186,7 +186,8 @@ export async function run(markdown, { base, adminKey, scratch = repo }) {
         continue;
       }
       if (argv[0] === "npx" && argv[1] === "edgecount") {
-        const args = argv.slice(2).map((a) => a.replace("dev-admin-key", adminKey));
+        // Files of the repository stay where the reader has them; new ones go to `scratch`.
+        const args = argv.slice(2).map((a) => (!a.startsWith("-") && existsSync(join(repo, a)) ? join(repo, a) : a.replace("dev-admin-key", adminKey)));
         const ran = spawnSync(process.execPath, [join(repo, "bin", "edgecount.mjs"), ...args], { cwd: scratch, encoding: "utf8" });
         const printed = `${ran.stdout}${ran.stderr}`;
         if (ran.status !== 0) problems.push({ line, command: text, expected: "exit 0", actual: printed.slice(-400) });
