@@ -55,11 +55,15 @@ describe("npx edgecount", () => {
       assert.equal(exported.code, 0, exported.stderr);
       assert.match(exported.stderr, /^export: \d+ rows, \d+ rows\/s$/m);
       assert.ok(!exported.stderr.includes("\u001b["), "no terminal escapes when not a terminal");
-      const imported = await cli(["import", ...at(b), file]);
-      assert.equal(imported.code, 0, imported.stderr);
-      assert.match(imported.stderr, /^check: \d+ rows/m);
-      assert.match(imported.stderr, /^import: \d+ rows/m);
     }
+    const imported = await cli(["import", ...at(b), join(dir, "out.ndjson.gz")]);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stderr, /^check: \d+ rows/m);
+    assert.match(imported.stderr, /^import: \d+ rows/m);
+    // Another export of the same tenant is not merged into the one the first made.
+    const other = await cli(["import", ...at(b), join(dir, "out.ndjson")]);
+    assert.equal(other.code, 1, other.stderr);
+    assert.match(other.stderr, /line 1: tenant .* already exists here/);
     const text = readFileSync(join(dir, "out.ndjson"), "utf8");
     const again = await b.request("GET", `/tenants/${tenant}/export?visits=1`, { headers: admin });
     assert.deepEqual(again.text.split("\n").slice(1), text.split("\n").slice(1));

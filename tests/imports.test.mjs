@@ -178,6 +178,18 @@ describe("start at N", () => {
     assert.equal(csv.status, 200, csv.text);
     const values = await counters(t);
     assert.deepEqual([values["komarev-profile"].value, values["hits-repo"].value, values.stars.value], [9021, 77, 313]);
+    // A line refused while applying (the counter would leave its range) after another
+    // went in: corrected and sent again, the line that went in is not added twice.
+    const max = "9007199254740991";
+    const first = await send(t, `{"counter":"fresh","count":5}\n{"counter":"stars","count":${max}}\n`);
+    assert.equal(first.status, 400, first.text);
+    assert.equal(first.json.errors[0].line, 2);
+    assert.match(first.json.errors[0].message, /leaves the counter's range/);
+    const fixed = await send(t, `{"counter":"fresh","count":5}\n{"counter":"stars","count":7}\n`);
+    assert.equal(fixed.status, 200, fixed.text);
+    assert.deepEqual([fixed.json.added, fixed.json.unchanged], [1, 1]);
+    const now = await counters(t);
+    assert.deepEqual([now.fresh.value, now.stars.value], [5, 320]);
     const check = await svc.request("GET", "/v2/admin/reconcile?limit=50", { headers: admin });
     assert.ok(check.json.counters.every((c) => c.ok), check.text);
   });

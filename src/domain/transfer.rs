@@ -265,9 +265,12 @@ fn fits(value: &Value, field: Field) -> bool {
         Field::Int(min, max) => value.as_i64().is_some_and(|n| (min..=max).contains(&n)),
         Field::OptInt(min, max) => value.is_null() || fits(value, Field::Int(min, max)),
         Field::Bool => value.is_boolean(),
-        Field::Uuid => value
-            .as_str()
-            .is_some_and(|s| s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()),
+        // Lowercase, as the service writes ids: one id, one spelling.
+        Field::Uuid => value.as_str().is_some_and(|s| {
+            s.len() == 36
+                && !s.bytes().any(|b| b.is_ascii_uppercase())
+                && uuid::Uuid::try_parse(s).is_ok()
+        }),
         Field::Text(max) => text_fits(value, max),
         Field::OptText(max) => value.is_null() || text_fits(value, max),
         Field::Page => value.as_str().is_some_and(|s| {
@@ -302,7 +305,7 @@ pub fn describe(field: Field) -> String {
         Field::Int(min, max) => format!("an integer from {min} to {max}"),
         Field::OptInt(min, max) => format!("null or an integer from {min} to {max}"),
         Field::Bool => "true or false".into(),
-        Field::Uuid => "a UUID".into(),
+        Field::Uuid => "a UUID in lowercase".into(),
         Field::Text(n) => format!("text of 1 to {n} characters"),
         Field::OptText(n) => format!("null or text of 1 to {n} characters"),
         Field::Page => format!("a page id of 1 to {MAX_PAGE_ID_BYTES} bytes"),
@@ -386,6 +389,11 @@ mod tests {
             r#"{{"format":"edgecount-export","version":2,"tenant":"{T}","exported_at":"x","visits":false}}"#
         );
         assert!(parse_line(&header, true).unwrap_err().contains("version"));
+        let upper = format!(
+            r#"{{"type":"operation","counter":"{}","id":"{T}","kind":"import","delta":1,"value_after":1,"actor":"admin","created_ms":1,"completed_ms":1,"metadata":null}}"#,
+            T.to_uppercase()
+        );
+        assert!(err(&upper).contains("counter must be a UUID in lowercase"));
     }
 
     #[test]

@@ -54,66 +54,85 @@ async fn back_up(env: &Env, bucket: &Bucket) -> ApiResult<(u64, u64)> {
         let Some(last) = tenants.last() else { break };
         after = last.clone();
         for tenant in tenants {
-            let key = format!("backups/{tenant}/{today}.ndjson.gz");
-            let exists = bucket
-                .head(key.clone())
-                .await
-                .or_internal("looking a backup up")?;
-            if exists.is_none() {
-                write(env, bucket, &tenant, &key, now).await?;
-                written += 1;
+            // One tenant's failure is logged; the others still get their backups.
+            match back_up_tenant(env, bucket, &tenant, today, oldest_kept, now).await {
+                Ok((w, p)) => {
+                    written += w;
+                    pruned += p;
+                }
+                Err(e) => log::failure("backup of a tenant", &e),
             }
-            pruned += prune(bucket, &tenant, oldest_kept).await?;
         }
     }
     Ok((written, pruned))
+}
+
+/// Today's copy of one tenant (unless it exists), then its old copies pruned.
+async fn back_up_tenant(
+    env: &Env,
+    bucket: &Bucket,
+    tenant: &str,
+    today: &str,
+    oldest_kept: &str,
+    now: u64,
+) -> ApiResult<(u64, u64)> {
+    let key = format!("backups/{tenant}/{today}.ndjson.gz");
+    let exists = bucket
+        .head(key.clone())
+        .await
+        .or_internal("looking a backup up")?;
+    let written = if exists.is_none() {
+        write(env, bucket, tenant, &key, now).await?;
+        1
+    } else {
+        0
+    };
+    Ok((written, prune(bucket, tenant, oldest_kept).await?))
 }
 
 /// One tenant's export, gzipped, to `key`.
 async fn write(env: &Env, bucket: &Bucket, tenant: &str, key: &str, now: u64) -> ApiResult<()> {
     let lines = crate::routes::export::lines(env.clone(), tenant.to_string(), true, now);
     let mut gz = gzip(Response::from_stream(lines).or_internal("streaming a backup")?)?;
-    let mut part = Vec::new();
+    let mut buffer = Vec::new();
     let mut upload = None;
     let mut parts = Vec::new();
-    loop {
-        let chunk = gz.next().await;
-        let end = chunk.is_none();
-        if let Some(bytes) = chunk {
-            part.extend_from_slice(&bytes.or_internal("compressing a backup")?);
-        }
-        if part.len() < PART_BYTES && !end {
-            continue;
+    let mut end = false;
+    while !end {
+        match gz.next().await {
+            Some(bytes) => buffer.extend_from_slice(&bytes.or_internal("compressing a backup")?),
+            None => end = true,
         }
         if end && upload.is_none() {
             bucket
-                .put(key, std::mem::take(&mut part))
+                .put(key, std::mem::take(&mut buffer))
                 .execute()
                 .await
                 .or_internal("writing a backup")?;
             return Ok(());
         }
-        if upload.is_none() {
-            upload = Some(
-                bucket
-                    .create_multipart_upload(key)
-                    .execute()
-                    .await
-                    .or_internal("starting a backup upload")?,
-            );
-        }
-        if let Some(upload) = &upload {
-            let number = parts.len() as u16 + 1;
-            let bytes = std::mem::take(&mut part);
-            parts.push(
-                upload
-                    .upload_part(number, bytes)
-                    .await
-                    .or_internal("uploading a backup part")?,
-            );
-        }
-        if end {
-            break;
+        // R2 wants every part but the last of one size: whole parts go up as they fill.
+        while buffer.len() >= PART_BYTES || (end && !buffer.is_empty()) {
+            let take = buffer.len().min(PART_BYTES);
+            let part: Vec<u8> = buffer.drain(..take).collect();
+            if upload.is_none() {
+                upload = Some(
+                    bucket
+                        .create_multipart_upload(key)
+                        .execute()
+                        .await
+                        .or_internal("starting a backup upload")?,
+                );
+            }
+            if let Some(upload) = &upload {
+                match upload.upload_part(parts.len() as u16 + 1, part).await {
+                    Ok(uploaded) => parts.push(uploaded),
+                    Err(e) => {
+                        let _ = upload.abort().await;
+                        return Err(ApiError::Internal(format!("uploading a backup part: {e}")));
+                    }
+                }
+            }
         }
     }
     if let Some(upload) = upload {
@@ -150,18 +169,24 @@ fn gzip(response: Response) -> ApiResult<ByteStream> {
 /// Deletes the tenant's backups of days before `oldest_kept` (`YYYY-MM-DD`).
 async fn prune(bucket: &Bucket, tenant: &str, oldest_kept: &str) -> ApiResult<u64> {
     let prefix = format!("backups/{tenant}/");
-    let listed = bucket
-        .list()
-        .prefix(prefix.clone())
-        .execute()
-        .await
-        .or_internal("listing backups")?;
     let mut old = Vec::new();
-    for object in listed.objects() {
-        let key = object.key();
-        let day = key.strip_prefix(&prefix).and_then(|k| k.get(..10));
-        if day.is_some_and(|d| d < oldest_kept) {
-            old.push(key);
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut listing = bucket.list().prefix(prefix.clone());
+        if let Some(c) = cursor.take() {
+            listing = listing.cursor(c);
+        }
+        let listed = listing.execute().await.or_internal("listing backups")?;
+        for object in listed.objects() {
+            let key = object.key();
+            let day = key.strip_prefix(&prefix).and_then(|k| k.get(..10));
+            if day.is_some_and(|d| d < oldest_kept) {
+                old.push(key);
+            }
+        }
+        match (listed.truncated(), listed.cursor()) {
+            (true, Some(c)) => cursor = Some(c),
+            _ => break,
         }
     }
     if !old.is_empty() {

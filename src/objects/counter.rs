@@ -402,11 +402,12 @@ impl CounterObject {
         // A counter this object has never stored is made from the file, not adopted from
         // D1 (whose copy the import may have written already): its ledger starts with the
         // file's first operation.
+        self.batch.settled().await?;
         let stored = storage.read()?.is_some();
         if stored || !line.is_object() {
             self.load().await?;
+            self.batch.settled().await?;
         }
-        self.batch.settled().await?;
         // From here on nothing awaits until the transaction is written: no other request
         // can interleave.
         let fresh = match (stored, line.is_object()) {
@@ -437,10 +438,14 @@ impl CounterObject {
             }
         };
         let total = incoming.len();
-        let (ops, value) = ledger::extend(from.value, incoming, |id| {
-            storage.has_operation(id).unwrap_or(false)
-        })
-        .map_err(ApiError::InvalidParameter)?;
+        let mut known = std::collections::HashSet::new();
+        for op in &incoming {
+            if storage.has_operation(&op.op.id)? {
+                known.insert(op.op.id);
+            }
+        }
+        let (ops, value) = ledger::extend(from.value, incoming, |id| known.contains(id))
+            .map_err(ApiError::InvalidParameter)?;
         let added = ops.len();
         if added > 0 {
             let state = CounterState {

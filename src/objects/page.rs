@@ -195,7 +195,14 @@ impl PageObject {
     /// stored in the same transaction. It takes a sequence number, as a visit does, so
     /// the next flush carries the new count to D1.
     async fn add(&self, count: u64, key: &str) -> ApiResult<Response> {
-        self.batch.settled().await?;
+        // Visits decided meanwhile wait in a batch of their own: written first, so this
+        // builds on what storage holds and loses none of them.
+        loop {
+            self.batch.settled().await?;
+            if self.with_live(|live| live.pending.is_empty())? {
+                break;
+            }
+        }
         let storage = self.storage()?.clone();
         let added = !storage.imported(key)?;
         if added {

@@ -62,7 +62,7 @@ pub async fn import(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
     let mut body = ctx.req.stream().or_internal("reading an import")?;
     let mut reader = LineReader::default();
     let first = match reader.next(&mut body).await {
-        Ok(Some(line)) => line,
+        Ok(Some(line)) => line.trim_start_matches('\u{feff}').to_string(),
         Ok(None) => return Err(ApiError::InvalidParameter("the body is empty".into())),
         Err(ApiError::InvalidParameter(reason)) => return Err(invalid(1, reason, 0)),
         Err(e) => return Err(e),
@@ -70,9 +70,9 @@ pub async fn import(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
     let (format, columns) =
         import_formats::detect(&first).map_err(|reason| invalid(1, reason, 0))?;
     let header_lines = u64::from(format.has_header());
+    let mut export_key = None;
     if format == Format::Edgecount {
-        let header = transfer::parse_line(first.trim_start_matches('\u{feff}'), true)
-            .map_err(|reason| invalid(1, reason, 0))?;
+        let header = transfer::parse_line(&first, true).map_err(|reason| invalid(1, reason, 0))?;
         if header.text("tenant") != tenant.to_string() {
             return Err(invalid(
                 1,
@@ -84,6 +84,21 @@ pub async fn import(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
                 0,
             ));
         }
+        // An export goes into a tenant it makes: merged into one that has its own
+        // counts, its visits' numbers would meet the tenant's own. Only the same export
+        // may be sent again (to resume, or to see that nothing changes).
+        let key = format!("export:{}", header.text("exported_at"));
+        if existing.is_some() && !stored::made_by_export(&db, &tenant.to_string(), &key).await? {
+            return Err(invalid(
+                1,
+                format!(
+                    "tenant {tenant} already exists here, made otherwise than by importing this export; \
+                     an export is imported into a deployment that does not have its tenant yet"
+                ),
+                0,
+            ));
+        }
+        export_key = Some(key);
     } else if existing.is_none() {
         return Err(ApiError::TenantNotFound);
     }
@@ -102,6 +117,7 @@ pub async fn import(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
         summary: Summary::default(),
         counter: None,
         complete: false,
+        export_key,
     };
     let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_LINES);
     if !format.has_header() {
@@ -118,19 +134,20 @@ pub async fn import(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
         if line.trim().is_empty() {
             continue;
         }
+        if run.applied + chunk.len() as u64 - (from - 1) >= MAX_REQUEST_LINES {
+            return Err(invalid(
+                run.line_of(chunk.len()),
+                format!(
+                    "a request may carry up to {MAX_REQUEST_LINES} data lines; send the rest with ?from={}",
+                    run.applied + 1
+                ),
+                run.applied,
+            ));
+        }
         chunk.push(line);
         if chunk.len() == CHUNK_LINES {
             run.chunk(&chunk).await?;
             chunk.clear();
-            if run.applied - (from - 1) >= MAX_REQUEST_LINES {
-                return Err(ApiError::InvalidParameter(format!(
-                    "a request may carry up to {MAX_REQUEST_LINES} data lines; send the rest \
-                     with ?from={} (the first {} were {})",
-                    run.applied + 1,
-                    run.applied,
-                    if dry_run { "checked" } else { "imported" }
-                )));
-            }
         }
     }
     if !chunk.is_empty() {
@@ -186,6 +203,8 @@ struct Run<'a> {
     counter: Option<(String, String)>,
     /// An edgecount export's `end` line was seen.
     complete: bool,
+    /// An edgecount export's claim on the tenant it makes (`export:` and its time).
+    export_key: Option<String>,
 }
 
 impl Run<'_> {
@@ -266,6 +285,7 @@ impl Run<'_> {
                 .position(|r| r.kind.name == kind)
                 .unwrap_or(0)
         };
+        let by_tenant = records.iter().any(|r| r.kind == transfer::TENANT);
         if !counter_ids.is_empty() {
             let ids = serde_json::to_string(&counter_ids).unwrap_or_default();
             let foreign = stored::foreign_counters(&self.db, &self.tenant, &ids)
@@ -284,23 +304,40 @@ impl Run<'_> {
                 (kind, array)
             })
             .collect();
-        // The tenant goes first (the others refer to it): the order of `IMPORTS`.
-        let statements =
-            stored::import_statements(&self.db, &self.tenant, &arrays).map_err(|e| (0, e))?;
+        // Counters reach D1 after their objects have them (below): a read in between
+        // would have an object adopt D1's copy instead of the file's ledger.
+        let (counters, others): (Vec<_>, Vec<_>) =
+            arrays.into_iter().partition(|(kind, _)| *kind == "counter");
+        let total = records
+            .iter()
+            .filter(|r| !matches!(r.kind.name, "operation" | "end"))
+            .count() as u64;
+        let mut added = 0;
+        // The tenant goes first (the rest refer to it): the order of `IMPORTS`; with it,
+        // the claim that this export made it.
+        let mut statements =
+            stored::import_statements(&self.db, &self.tenant, &others).map_err(|e| (0, e))?;
+        let claim = match (&self.export_key, by_tenant) {
+            (Some(key), true) => {
+                let claim = stored::claim_export(&self.db, &self.tenant, key, now_ms())
+                    .map_err(|e| (0, e))?;
+                statements.insert(1, claim);
+                Some(1)
+            }
+            _ => None,
+        };
         if !statements.is_empty() {
-            let results = self
+            let mut results = self
                 .db
                 .batch(statements)
                 .await
                 .or_internal("importing records")
                 .map_err(|e| (at_first("tenant"), stored::import_failure(e)))?;
-            let added = stored::added(&results);
-            let total = records
-                .iter()
-                .filter(|r| !matches!(r.kind.name, "operation" | "end"))
-                .count() as u64;
-            self.summary.added += added;
-            self.summary.unchanged += total.saturating_sub(added);
+            // A claim is not a record.
+            if let Some(at) = claim {
+                results.remove(at);
+            }
+            added += stored::added(&results);
         }
         // Operations, a counter's run at a time, in file order.
         let mut i = 0;
@@ -340,6 +377,19 @@ impl Run<'_> {
                 _ => i += 1,
             }
         }
+        if !counters.is_empty() {
+            let statements =
+                stored::import_statements(&self.db, &self.tenant, &counters).map_err(|e| (0, e))?;
+            let results = self
+                .db
+                .batch(statements)
+                .await
+                .or_internal("importing counters")
+                .map_err(|e| (at_first("counter"), stored::import_failure(e)))?;
+            added += stored::added(&results);
+        }
+        self.summary.added += added;
+        self.summary.unchanged += total.saturating_sub(added);
         self.summary.unchanged += records.iter().filter(|r| r.kind.name == "end").count() as u64;
         Ok(())
     }
@@ -407,6 +457,18 @@ impl Run<'_> {
         }
     }
 
+    /// A line's own key: the tenant, the format, its line number in the file and its text.
+    fn line_key(&self, lines: &[String], i: usize) -> String {
+        let material = format!(
+            "{}\n{}\n{}\n{}",
+            self.tenant,
+            self.format.name(),
+            self.line_of(i),
+            lines[i]
+        );
+        hex(&sha256(material.as_bytes())[..16])
+    }
+
     /// A chunk of another service's file, or of "start at N" lines.
     async fn other(&mut self, lines: &[String]) -> Result<(), (usize, ApiError)> {
         let mut parsed = Vec::with_capacity(lines.len());
@@ -431,7 +493,9 @@ impl Run<'_> {
         let now = now_ms();
         let mut tallies = Tallies::new();
         let mut site_days = Vec::new();
-        let mut page_counts: BTreeMap<String, u64> = BTreeMap::new();
+        // (page, count, key): a page's share of the chunk's tallies under the chunk's key,
+        // or one start-at-N line under its own.
+        let mut page_adds: Vec<(String, u64, String)> = Vec::new();
         let mut counter_counts = Vec::new();
         let mut skipped = 0;
         for (i, line) in parsed.into_iter().enumerate() {
@@ -444,7 +508,7 @@ impl Run<'_> {
                 }
                 Line::SiteVisitors { day, visitors } => site_days.push((day, visitors)),
                 Line::PageCount { page, count } => {
-                    *page_counts.entry(page).or_default() += count;
+                    page_adds.push((page, count, self.line_key(lines, i)))
                 }
                 Line::CounterCount { label, count } => counter_counts.push((i, label, count)),
                 Line::Skipped => skipped += 1,
@@ -454,7 +518,10 @@ impl Run<'_> {
         if !tallies.is_empty() {
             let mut rows = Vec::with_capacity(tallies.len());
             for ((page, day, hour, referrer, country, agent), t) in &tallies {
-                *page_counts.entry(page.clone()).or_default() += t.counted;
+                match page_adds.last_mut() {
+                    Some((last, count, _)) if last == page => *count += t.counted,
+                    _ => page_adds.push((page.clone(), t.counted, key.clone())),
+                }
                 rows.push(json!([
                     page, day, hour, referrer, country, agent, t.visits, t.counted, t.uniques
                 ]));
@@ -469,8 +536,8 @@ impl Run<'_> {
             } else {
                 self.summary.unchanged += records;
             }
-        } else if !page_counts.is_empty() {
-            let pages: Vec<&String> = page_counts.keys().collect();
+        } else if !page_adds.is_empty() {
+            let pages: Vec<&String> = page_adds.iter().map(|(page, _, _)| page).collect();
             let pages = serde_json::to_string(&pages).unwrap_or_default();
             let statement =
                 stored::ensure_pages(&self.db, &self.tenant, &pages, now).map_err(|e| (0, e))?;
@@ -480,12 +547,9 @@ impl Run<'_> {
                 .or_internal("creating imported pages")
                 .map_err(|e| (0, e))?;
         }
-        // Counts go to the pages' objects, once per chunk and page.
-        for (page, count) in &page_counts {
-            let answer = self
-                .page_add(page, *count, &key)
-                .await
-                .map_err(|e| (0, e))?;
+        // Counts go to the pages' objects, once per key.
+        for (page, count, key) in &page_adds {
+            let answer = self.page_add(page, *count, key).await.map_err(|e| (0, e))?;
             if tallies.is_empty() {
                 if answer {
                     self.summary.added += 1;
@@ -508,9 +572,10 @@ impl Run<'_> {
         }
         for (i, label, count) in counter_counts {
             let counter = self.counter_for(&label).await.map_err(|e| (i, e))?;
-            // The operation's id is the chunk's key and the line's place in it: the same
-            // line of the same file is the same operation, however often it is sent.
-            let id = op_id(&key, i);
+            // The operation's id comes from the line and its place in the file: the same
+            // line is the same operation, however often it is sent and whatever else in
+            // the file was corrected meanwhile.
+            let id = op_id(&self.line_key(lines, i));
             let op = json!({
                 "id": id, "kind": "import", "delta": count, "value_after": null,
                 "actor": self.actor, "created_ms": now, "completed_ms": now,
@@ -577,10 +642,10 @@ impl Run<'_> {
     }
 }
 
-/// A UUID (version 8, RFC 9562) from a chunk's key and a line's place in it.
-fn op_id(key: &str, line: usize) -> String {
+/// A UUID (version 8, RFC 9562) from a line's key.
+fn op_id(key: &str) -> String {
     let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&sha256(format!("{key}:{line}").as_bytes())[..16]);
+    bytes.copy_from_slice(&sha256(key.as_bytes())[..16]);
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     uuid::Uuid::from_bytes(bytes).hyphenated().to_string()

@@ -311,7 +311,12 @@ pub async fn add_tallies(
     }
     match db.batch(statements).await {
         Ok(_) => Ok(true),
-        Err(e) if e.to_string().contains("import_chunks") => Ok(false),
+        Err(e)
+            if e.to_string()
+                .contains("UNIQUE constraint failed: import_chunks") =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(ApiError::Internal(format!("adding imported totals: {e}"))),
     }
 }
@@ -359,4 +364,31 @@ pub async fn counter_by_label(
         Some(mut row) => row.text(0).map(Some),
         None => Ok(None),
     }
+}
+
+/// Marks the tenant as made by the import of the export with this key (`export:` and its
+/// time), in the batch that creates it: only that export may be imported into it again.
+pub fn claim_export(
+    db: &D1Database,
+    tenant: &str,
+    key: &str,
+    now: u64,
+) -> ApiResult<D1PreparedStatement> {
+    db.prepare(
+        "INSERT INTO import_chunks (tenant_id, key, created_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&[tenant.into(), key.into(), int(now)])
+    .or_internal("binding an export claim")
+}
+
+/// Whether the tenant was made by the import of the export with this key.
+pub async fn made_by_export(db: &D1Database, tenant: &str, key: &str) -> ApiResult<bool> {
+    let statement = db
+        .prepare("SELECT 1 FROM import_chunks WHERE tenant_id = ?1 AND key = ?2")
+        .bind(&[tenant.into(), key.into()])
+        .or_internal("binding an export claim lookup")?;
+    Ok(rows::d1_first(statement, "looking an export claim up")
+        .await?
+        .is_some())
 }
