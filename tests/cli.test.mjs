@@ -72,6 +72,20 @@ describe("npx edgecount", () => {
     assert.match(check.stderr, /every ledger sums to its value/);
   });
 
+  test("on a terminal, a progress bar with rows and rate", { skip: !existsSync("/usr/bin/script") && "no script(1) for a terminal" }, async () => {
+    // script(1) gives the tool a pseudo-terminal, as a person's shell does.
+    const file = join(dir, "tty.ndjson");
+    const command = [process.execPath, CLI, "export", ...at(a), "--tenant", tenant, file].map((w) => `'${w}'`).join(" ");
+    const ran = await new Promise((resolve) => {
+      const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.on("close", (code) => resolve({ code, out }));
+    });
+    assert.equal(ran.code, 0, ran.out);
+    assert.match(ran.out, /export \[[█░]+\] \d+ rows \| \d+ rows\/s/, ran.out);
+  });
+
   test("an import killed half-way goes on from where it was when run again", async () => {
     const t = crypto.randomUUID();
     const n = 25_000;

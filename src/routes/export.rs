@@ -21,6 +21,9 @@ pub async fn export(ctx: &mut Ctx<'_>, tenant: TenantId) -> ApiResult<Response> 
         Some("1") => true,
         Some(_) => return Err(ApiError::InvalidParameter("visits must be 0 or 1".into())),
     };
+    // An export reads every row of the tenant: a tenant key's exports are braked like
+    // its other reads.
+    crate::http::brake::check_read(ctx.env, &ctx.client).await?;
     let db = store::database(ctx.env)?;
     if tenants::find(&db, &tenant).await?.is_none() {
         return Err(ApiError::TenantNotFound);
