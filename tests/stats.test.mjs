@@ -298,11 +298,7 @@ describe("site-wide visitors", () => {
 });
 
 describe("who may read stats", () => {
-  async function key(scopes, t = tenant) {
-    const res = await svc.request("POST", `/v2/tenants/${t}/credentials`, { headers: admin, json: { scopes } });
-    assert.equal(res.status, 201, res.text);
-    return { "X-API-Key": res.json.api_key };
-  }
+  const key = (scopes, t = tenant) => svc.keyWith(t, scopes);
 
   test("tenant:read reads stats and nothing else; counter:read is refused; no key is 401", async () => {
     const share = await key(["tenant:read"]);

@@ -176,11 +176,7 @@ describe("import", () => {
 });
 
 describe("who may move a tenant", () => {
-  async function key(scopes, t = tenant) {
-    const res = await a.request("POST", `/v2/tenants/${t}/credentials`, { headers: admin, json: { scopes } });
-    assert.equal(res.status, 201, res.text);
-    return { "X-API-Key": res.json.api_key };
-  }
+  const key = (scopes, t = tenant) => a.keyWith(t, scopes);
 
   test("tenant:export exports its own tenant only; import is the administrator's; no key is 401", async () => {
     const exporter = await key(["tenant:export"]);

@@ -25,7 +25,6 @@ use crate::platform::{now_ms, random_bytes};
 use crate::store::{self, counters, tenants, transfer as stored};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use worker::{D1Database, Env, Response};
 
 /// Data lines one request may carry: a larger file goes in parts (`?from=`).
@@ -263,7 +262,7 @@ impl Run<'_> {
             return Ok(());
         }
         // One JSON array per kind, of the lines as they came (`type` is ignored there).
-        let mut by_kind: BTreeMap<&'static str, String> = BTreeMap::new();
+        let mut arrays: Vec<(&'static str, String)> = Vec::new();
         let mut counter_ids = Vec::new();
         for (line, record) in lines.iter().zip(&records) {
             let kind = record.kind.name;
@@ -273,7 +272,14 @@ impl Run<'_> {
             if kind == "counter" {
                 counter_ids.push(record.text("id").to_string());
             }
-            let array = by_kind.entry(kind).or_insert_with(|| String::from("["));
+            let at = match arrays.iter().position(|(k, _)| *k == kind) {
+                Some(at) => at,
+                None => {
+                    arrays.push((kind, String::from("[")));
+                    arrays.len() - 1
+                }
+            };
+            let array = &mut arrays[at].1;
             if array.len() > 1 {
                 array.push(',');
             }
@@ -297,13 +303,9 @@ impl Run<'_> {
                 return Err((i, ApiError::InvalidParameter(reason)));
             }
         }
-        let arrays: Vec<(&'static str, String)> = by_kind
-            .into_iter()
-            .map(|(kind, mut array)| {
-                array.push(']');
-                (kind, array)
-            })
-            .collect();
+        for (_, array) in &mut arrays {
+            array.push(']');
+        }
         // Counters reach D1 after their objects have them (below): a read in between
         // would have an object adopt D1's copy instead of the file's ledger.
         let (counters, others): (Vec<_>, Vec<_>) =
@@ -367,12 +369,9 @@ impl Run<'_> {
                         _ => self.counter_line(&counter).await.map_err(|e| (start, e))?,
                     };
                     let body = format!(r#"{{"counter":{line},"operations":{ops}}}"#);
-                    let answer = self
-                        .counter_import(&counter, &body)
+                    self.counter_import(&counter, &body)
                         .await
                         .map_err(|e| (start, e))?;
-                    self.summary.added += answer["added"].as_u64().unwrap_or(0);
-                    self.summary.unchanged += answer["unchanged"].as_u64().unwrap_or(0);
                 }
                 _ => i += 1,
             }
@@ -413,8 +412,9 @@ impl Run<'_> {
         }
     }
 
-    /// Hands operations to a counter's object; its answer says what it added.
-    async fn counter_import(&self, counter: &str, body: &str) -> ApiResult<Value> {
+    /// Hands operations to a counter's object; what it added and left goes into the
+    /// summary.
+    async fn counter_import(&mut self, counter: &str, body: &str) -> ApiResult<()> {
         let call = CounterCall::Import {
             tenant: TenantId::parse(&self.tenant)?,
         };
@@ -441,7 +441,11 @@ impl Run<'_> {
             .or_internal("reading a counter's import")?;
         let parsed: Value = serde_json::from_str(&text).unwrap_or_default();
         match status {
-            200 => Ok(parsed),
+            200 => {
+                self.summary.added += parsed["added"].as_u64().unwrap_or(0);
+                self.summary.unchanged += parsed["unchanged"].as_u64().unwrap_or(0);
+                Ok(())
+            }
             400 => Err(ApiError::InvalidParameter(
                 parsed["errors"][0]["message"]
                     .as_str()
@@ -491,7 +495,7 @@ impl Run<'_> {
             hex(&sha256(material.as_bytes())[..16])
         };
         let now = now_ms();
-        let mut tallies = Tallies::new();
+        let mut tallies = Tallies::default();
         let mut site_days = Vec::new();
         // (page, count, key): a page's share of the chunk's tallies under the chunk's key,
         // or one start-at-N line under its own.
@@ -500,12 +504,7 @@ impl Run<'_> {
         let mut skipped = 0;
         for (i, line) in parsed.into_iter().enumerate() {
             match line {
-                Line::Visits(k, t) => {
-                    let tally = tallies.entry(k).or_default();
-                    tally.visits += t.visits;
-                    tally.counted += t.counted;
-                    tally.uniques += t.uniques;
-                }
+                Line::Visits(k, t) => tallies.add(k, t),
                 Line::SiteVisitors { day, visitors } => site_days.push((day, visitors)),
                 Line::PageCount { page, count } => {
                     page_adds.push((page, count, self.line_key(lines, i)))
@@ -515,12 +514,13 @@ impl Run<'_> {
             }
         }
         self.summary.skipped += skipped;
-        if !tallies.is_empty() {
-            let mut rows = Vec::with_capacity(tallies.len());
-            for ((page, day, hour, referrer, country, agent), t) in &tallies {
-                match page_adds.last_mut() {
-                    Some((last, count, _)) if last == page => *count += t.counted,
-                    _ => page_adds.push((page.clone(), t.counted, key.clone())),
+        let tallied = !tallies.0.is_empty();
+        if tallied {
+            let mut rows = Vec::with_capacity(tallies.0.len());
+            for ((page, day, hour, referrer, country, agent), t) in &tallies.0 {
+                match page_adds.iter_mut().find(|(p, _, _)| p == page) {
+                    Some((_, count, _)) => *count += t.counted,
+                    None => page_adds.push((page.clone(), t.counted, key.clone())),
                 }
                 rows.push(json!([
                     page, day, hour, referrer, country, agent, t.visits, t.counted, t.uniques
@@ -550,7 +550,7 @@ impl Run<'_> {
         // Counts go to the pages' objects, once per key.
         for (page, count, key) in &page_adds {
             let answer = self.page_add(page, *count, key).await.map_err(|e| (0, e))?;
-            if tallies.is_empty() {
+            if !tallied {
                 if answer {
                     self.summary.added += 1;
                 } else {
@@ -582,12 +582,9 @@ impl Run<'_> {
                 "metadata": {"source": self.source, "line": self.line_of(i)},
             });
             let body = json!({"counter": null, "operations": [op]}).to_string();
-            let answer = self
-                .counter_import(&counter, &body)
+            self.counter_import(&counter, &body)
                 .await
                 .map_err(|e| (i, e))?;
-            self.summary.added += answer["added"].as_u64().unwrap_or(0);
-            self.summary.unchanged += answer["unchanged"].as_u64().unwrap_or(0);
         }
         Ok(())
     }

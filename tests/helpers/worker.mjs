@@ -168,6 +168,13 @@ export class Service {
     return res.json;
   }
 
+  /** A new tenant key with these scopes, as the header that presents it. */
+  async keyWith(tenantId, scopes) {
+    const res = await this.request("POST", `/v2/tenants/${tenantId}/credentials`, { headers: admin, json: { scopes } });
+    if (res.status !== 201) throw new Error(`issue key: ${res.status} ${res.text}`);
+    return { "X-API-Key": res.json.api_key };
+  }
+
   async createCounter(tenantId, fields = {}) {
     const res = await this.request("POST", `/tenants/${tenantId}`, { headers: admin, json: fields });
     if (res.status !== 201) throw new Error(`create counter: ${res.status} ${res.text}`);
