@@ -227,50 +227,73 @@ pub async fn history(
     })
 }
 
-/// The next retention step: `[from, to)` in `ts`, from the oldest expired row to the one
-/// `rows` after it (or the cutoff), found through `visits_by_time` — the job's cursor,
-/// so a run picks up wherever the last one stopped. `None` when nothing has expired.
-pub async fn next_expired(
-    db: &D1Database,
-    cutoff_ms: u64,
-    rows: u64,
-) -> ApiResult<Option<(u64, u64)>> {
-    let statement = db
-        .prepare(
-            "SELECT (SELECT MIN(ts) FROM visits WHERE ts < ?1),
-                    (SELECT ts FROM visits WHERE ts < ?1 ORDER BY ts LIMIT 1 OFFSET ?2)",
-        )
-        .bind(&[int(cutoff_ms), int(rows)])
-        .or_internal("binding an expiry lookup")?;
-    let Some(bounds) = crate::rows::d1_first(statement, "finding expired visits").await? else {
-        return Ok(None);
-    };
-    let Some(from) = bounds.opt_uint(0)? else {
-        return Ok(None);
-    };
-    // Rows sharing one timestamp move together, however many.
-    let to = bounds.opt_uint(1)?.unwrap_or(cutoff_ms).max(from + 1);
-    Ok(Some((from, to)))
+/// One retention step: the oldest day with expired rows, and the key (`[tenant, page,
+/// seq]` as JSON) that its first `RETENTION_BATCH_ROWS` rows end before — `None` when
+/// the rest of the day fits in the step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    pub day: u64,
+    pub before: Option<String>,
 }
 
-/// Moves every visit row with `ts` in `[from, to)` into its day's total: the totals grow
-/// by exactly what is deleted, in one transaction, so history (rows plus totals) is exact
+/// The next retention step, found through `visits_by_day` (the day, then the row's key):
+/// the job's cursor is simply the oldest row left, so a run picks up wherever the last
+/// one stopped. `None` when no day before `cutoff_day` has rows.
+pub async fn next_expired(
+    db: &D1Database,
+    cutoff_day: u64,
+    rows: u64,
+) -> ApiResult<Option<Expired>> {
+    let statement = db
+        .prepare(format!(
+            // The oldest day by `ORDER BY … LIMIT 1`, not `MIN` with a null check: that
+            // check, pushed into the aggregate, made SQLite scan every row.
+            "SELECT d.day, (SELECT json_array(tenant_id, page_id, seq) FROM visits
+                WHERE ts / {DAY_MS} = d.day ORDER BY ts / {DAY_MS}, tenant_id, page_id, seq
+                LIMIT 1 OFFSET ?2)
+             FROM (SELECT ts / {DAY_MS} AS day FROM visits WHERE ts / {DAY_MS} < ?1
+                   ORDER BY ts / {DAY_MS} LIMIT 1) d"
+        ))
+        .bind(&[int(cutoff_day), int(rows)])
+        .or_internal("binding an expiry lookup")?;
+    let Some(mut found) = crate::rows::d1_first(statement, "finding expired visits").await? else {
+        return Ok(None);
+    };
+    Ok(Some(Expired {
+        day: found.uint(0)?,
+        before: found.opt_text(1)?,
+    }))
+}
+
+/// Moves a step's rows (`next_expired`) into their day's totals: the totals grow by
+/// exactly what is deleted, in one transaction, so history (rows plus totals) is exact
 /// before, during and after retention. Answers how many rows moved.
-pub async fn roll_up(db: &D1Database, from_ms: u64, to_ms: u64) -> ApiResult<u64> {
-    let range = [int(from_ms), int(to_ms)];
+pub async fn roll_up(db: &D1Database, step: &Expired) -> ApiResult<u64> {
+    // Two texts rather than `?2 IS NULL OR …`: the index serves a plain range only.
+    let rows = match step.before {
+        Some(_) => format!(
+            "FROM visits WHERE ts / {DAY_MS} = ?1
+               AND (tenant_id, page_id, seq) < (?2 ->> 0, ?2 ->> 1, ?2 ->> 2)"
+        ),
+        None => format!("FROM visits WHERE ts / {DAY_MS} = ?1"),
+    };
+    let mut params = vec![int(step.day)];
+    if let Some(before) = &step.before {
+        params.push(before.as_str().into());
+    }
     let results = db
         .batch(vec![
             db.prepare(format!(
                 "INSERT INTO visit_days (tenant_id, page_id, day, visits, uniques)
-                 SELECT tenant_id, page_id, ts / {DAY_MS}, SUM(counted), SUM(is_unique)
-                 FROM visits WHERE ts >= ?1 AND ts < ?2 GROUP BY tenant_id, page_id, ts / {DAY_MS}
+                 SELECT tenant_id, page_id, ?1, SUM(counted), SUM(is_unique)
+                 {rows} GROUP BY tenant_id, page_id
                  ON CONFLICT (tenant_id, page_id, day) DO UPDATE
                  SET visits = visits + excluded.visits, uniques = uniques + excluded.uniques"
             ))
-            .bind(&range)
+            .bind(&params)
             .or_internal("binding a rollup")?,
-            db.prepare("DELETE FROM visits WHERE ts >= ?1 AND ts < ?2")
-                .bind(&range)
+            db.prepare(format!("DELETE {rows}"))
+                .bind(&params)
                 .or_internal("binding a retention delete")?,
         ])
         .await
