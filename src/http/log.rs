@@ -40,3 +40,12 @@ pub fn failure(context: &str, detail: &dyn std::fmt::Display) {
     });
     worker::console_error!("{line}");
 }
+
+/// A scheduled job's outcome, as one JSON line: its name and what it did (`fields`, a
+/// JSON object).
+pub fn job(name: &str, mut fields: serde_json::Value) {
+    fields["time"] = crate::domain::time::rfc3339(crate::platform::now_ms()).into();
+    fields["level"] = "info".into();
+    fields["job"] = name.into();
+    worker::console_log!("{fields}");
+}

@@ -26,16 +26,10 @@ pub async fn run(env: &Env) {
         return;
     };
     match back_up(env, &bucket).await {
-        Ok((written, pruned)) => {
-            let line = serde_json::json!({
-                "time": rfc3339(now_ms()),
-                "level": "info",
-                "job": "backup",
-                "written": written,
-                "pruned": pruned,
-            });
-            worker::console_log!("{line}");
-        }
+        Ok((written, pruned)) => log::job(
+            "backup",
+            serde_json::json!({"written": written, "pruned": pruned}),
+        ),
         Err(e) => log::failure("backup", &e),
     }
 }

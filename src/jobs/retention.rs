@@ -17,16 +17,10 @@ use worker::Env;
 
 pub async fn run(env: &Env) {
     match expire(env).await {
-        Ok((moved, done)) => {
-            let line = serde_json::json!({
-                "time": crate::domain::time::rfc3339(now_ms()),
-                "level": "info",
-                "job": "retention",
-                "rolled_up_visits": moved,
-                "caught_up": done,
-            });
-            worker::console_log!("{line}");
-        }
+        Ok((moved, done)) => log::job(
+            "retention",
+            serde_json::json!({"rolled_up_visits": moved, "caught_up": done}),
+        ),
         Err(e) => log::failure("retention", &e),
     }
 }
