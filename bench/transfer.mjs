@@ -11,10 +11,10 @@
 // Alone: `node bench/transfer.mjs` (after a build; BENCH_TRANSFER_VISITS=200000 for a
 // quicker look). `npm run bench` runs it too.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { root, startWorker } from "../tests/helpers/worker.mjs";
+import { root, startWorker, workerdChildren } from "../tests/helpers/worker.mjs";
 
 export const VISITS = Number(process.env.BENCH_TRANSFER_VISITS ?? 1_000_000);
 const PAGES = 1_000;
@@ -29,20 +29,6 @@ function peakMiB(pid) {
   } catch {
     return 0;
   }
-}
-
-/** The workerd processes this process started, newest last. */
-function workerds() {
-  const mine = [];
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8").trim();
-      const [, comm, rest] = /^\d+ \((.*)\) (.*)$/.exec(stat);
-      const ppid = Number(rest.split(" ")[1]);
-      if (comm.startsWith("workerd") && ppid === process.pid) mine.push(Number(pid));
-    } catch {}
-  }
-  return mine.sort((x, y) => x - y);
 }
 
 /** Runs the CLI, sampling its peak memory; answers seconds and MiB. */
@@ -129,9 +115,9 @@ async function reference(db, tenant, target) {
 
 async function once(visits, dir) {
   const from = await startWorker({ vars: { ADMIN_API_KEY: ADMIN } });
-  const fromPid = workerds().at(-1);
+  const fromPid = workerdChildren().at(-1);
   const to = await startWorker({ vars: { ADMIN_API_KEY: ADMIN } });
-  const toPid = workerds().at(-1);
+  const toPid = workerdChildren().at(-1);
   try {
     const tenant = await seed(from, visits);
     const file = join(dir, `tenant-${visits}.ndjson`);

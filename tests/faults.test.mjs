@@ -2,24 +2,10 @@
 // bounded to a few seconds.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { admin, clientIp, eventually, startWorker } from "./helpers/worker.mjs";
-
-/** The workerd processes this test process started (Miniflare's runtime). */
-function workerdChildren() {
-  const mine = [];
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8").trim();
-      const [, comm, rest] = /^\d+ \((.*)\) (.*)$/.exec(stat);
-      const ppid = Number(rest.split(" ")[1]);
-      if (ppid === process.pid && comm.startsWith("workerd")) mine.push(Number(pid));
-    } catch {}
-  }
-  return mine;
-}
+import { admin, clientIp, eventually, startWorker, workerdChildren } from "./helpers/worker.mjs";
 
 describe("crash", () => {
   test("SIGKILL mid-load: every acknowledged increment survives, nothing is invented", async () => {

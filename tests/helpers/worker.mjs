@@ -223,3 +223,17 @@ export const AGENTS = {
 export function errorCode(res) {
   return res.json?.errors?.[0]?.code;
 }
+
+/** The workerd processes (Miniflare's runtime) this process started, oldest first. */
+export function workerdChildren() {
+  const mine = [];
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8").trim();
+      const [, comm, rest] = /^\d+ \((.*)\) (.*)$/.exec(stat);
+      const ppid = Number(rest.split(" ")[1]);
+      if (ppid === process.pid && comm.startsWith("workerd")) mine.push(Number(pid));
+    } catch {}
+  }
+  return mine.sort((x, y) => x - y);
+}
