@@ -55,6 +55,16 @@ pub struct Config {
     /// A failure to inject, so tests can prove through the real runtime what happens
     /// when storage fails (`EDGECOUNT_FAULT`; never set in production).
     pub fault: Option<Fault>,
+    /// Where error reports go (`SENTRY_DSN`, a secret); none without it.
+    pub sentry: Option<SentryConfig>,
+}
+
+/// Error reports' destination and the environment they are filed under
+/// (`SENTRY_ENVIRONMENT`, "production" unless set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentryConfig {
+    pub dsn: crate::domain::sentry::Dsn,
+    pub environment: String,
 }
 
 /// Failures the test suite injects.
@@ -64,6 +74,8 @@ pub enum Fault {
     BatchWrite,
     /// Arming an object's alarm fails.
     ArmAlarm,
+    /// Every POST panics in the Worker, so a test sees a panic reported.
+    Panic,
 }
 
 /// Which requests the Worker writes a JSON line for. The platform's invocation log
@@ -240,11 +252,22 @@ impl Config {
                 None | Some("") => None,
                 Some("batch-write") => Some(Fault::BatchWrite),
                 Some("arm-alarm") => Some(Fault::ArmAlarm),
+                Some("panic") => Some(Fault::Panic),
                 Some(other) => return Err(format!("EDGECOUNT_FAULT: unknown fault {other:?}")),
             },
             cors: AllowedOrigins::parse(
                 &lookup("CORS_ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()),
             ),
+            sentry: match lookup("SENTRY_DSN").filter(|dsn| !dsn.trim().is_empty()) {
+                None => None,
+                Some(dsn) => Some(SentryConfig {
+                    dsn: crate::domain::sentry::Dsn::parse(&dsn)?,
+                    environment: lookup("SENTRY_ENVIRONMENT")
+                        .map(|e| e.trim().chars().take(64).collect::<String>())
+                        .filter(|e| !e.is_empty())
+                        .unwrap_or_else(|| "production".into()),
+                }),
+            },
         })
     }
 }
@@ -284,6 +307,24 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn error_reports_need_a_dsn_and_a_malformed_one_stops_the_service() {
+        assert_eq!(parse(&[]).unwrap().sentry, None);
+        assert_eq!(parse(&[("SENTRY_DSN", " ")]).unwrap().sentry, None);
+        let sentry = parse(&[("SENTRY_DSN", "https://k@sentry.example/1")])
+            .unwrap()
+            .sentry
+            .unwrap();
+        assert_eq!(sentry.environment, "production");
+        let named = parse(&[
+            ("SENTRY_DSN", "https://k@sentry.example/1"),
+            ("SENTRY_ENVIRONMENT", "staging"),
+        ]);
+        assert_eq!(named.unwrap().sentry.unwrap().environment, "staging");
+        let err = parse(&[("SENTRY_DSN", "sentry.example/1")]).unwrap_err();
+        assert!(err.contains("SENTRY_DSN"), "{err}");
     }
 
     #[test]

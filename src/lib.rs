@@ -21,17 +21,25 @@ pub mod store;
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    http::app::handle(req, &env).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    http::app::handle(req, &env, &ctx).await
 }
 
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let retention = config::get(&env).is_ok_and(|c| c.retention_cron == event.cron());
-    if retention {
-        jobs::retention::run(&env).await;
-        jobs::backup::run(&env).await;
+    let outcomes = if retention {
+        vec![
+            ("retention", jobs::retention::run(&env).await),
+            ("backup", jobs::backup::run(&env).await),
+        ]
     } else {
-        github::refresh::run(&env).await;
+        vec![("github refresh", github::refresh::run(&env).await)]
+    };
+    // Each job has logged its own outcome; a failed one is also reported.
+    for (job, outcome) in outcomes {
+        if let Err(failure) = outcome {
+            http::report::job_failed(&env, job, failure, |sending| ctx.wait_until(sending));
+        }
     }
 }

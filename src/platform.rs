@@ -17,7 +17,11 @@ pub fn random_bytes<const N: usize>() -> ApiResult<[u8; N]> {
 
 /// A fresh UUIDv7 string, for request ids where a typed id is not needed.
 pub fn new_uuid() -> ApiResult<String> {
-    Ok(uuid_v7(now_ms(), random_bytes()?).hyphenated().to_string())
+    Ok(new_uuid_value()?.hyphenated().to_string())
+}
+
+pub fn new_uuid_value() -> ApiResult<uuid::Uuid> {
+    Ok(uuid_v7(now_ms(), random_bytes()?))
 }
 
 thread_local! {

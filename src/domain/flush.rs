@@ -31,6 +31,13 @@ pub fn retry_delay_ms(interval_ms: u64, failures: u32) -> u64 {
         .min(CAP_MS.max(base))
 }
 
+/// Whether the `failures`-th failed flush in a row is worth an error report: the third
+/// (a blip is retried quietly), then each time the streak doubles, so an outage of hours
+/// sends a handful of reports, not one a minute.
+pub fn worth_reporting(failures: u32) -> bool {
+    failures >= 3 && failures.is_multiple_of(3) && (failures / 3).is_power_of_two()
+}
+
 /// Whether an alarm armed for `armed_at` (`None`: none is armed) must be moved so that
 /// one fires by `due_ms`.
 pub fn must_arm(armed_at: Option<u64>, due_ms: u64) -> bool {
@@ -62,6 +69,12 @@ mod tests {
             "an earlier alarm already covers it"
         );
         assert!(!must_arm(Some(2_000), 2_000));
+    }
+
+    #[test]
+    fn a_failing_flush_is_reported_at_3_6_12_24_failures() {
+        let reported: Vec<u32> = (0..100).filter(|n| worth_reporting(*n)).collect();
+        assert_eq!(reported, [3, 6, 12, 24, 48, 96]);
     }
 
     #[test]

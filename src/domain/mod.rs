@@ -21,6 +21,7 @@ pub mod import_formats;
 pub mod input;
 pub mod ledger;
 pub mod page;
+pub mod sentry;
 pub mod stats;
 pub mod time;
 pub mod transfer;

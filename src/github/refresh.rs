@@ -16,7 +16,10 @@ use crate::http::log;
 use crate::platform::now_ms;
 use worker::Env;
 
-pub async fn run(env: &Env) {
+/// One run, logged; a failure (of the run, or of any path) is also handed back for the
+/// error report.
+pub async fn run(env: &Env) -> Result<(), String> {
+    let mut first_failure = None;
     let outcome = async {
         let config = config::get(env)?;
         if !config.github.enabled() {
@@ -34,7 +37,11 @@ pub async fn run(env: &Env) {
                     confirmations.insert(path.kv_key(), now_ms().into());
                     changed += usize::from(outcome == Refreshed::Changed);
                 }
-                Err(e) => log::failure("github refresh", &format!("{}: {e}", path.upstream())),
+                Err(e) => {
+                    let failure = format!("{}: {e}", path.upstream());
+                    log::failure("github refresh", &failure);
+                    first_failure.get_or_insert(failure);
+                }
             }
         }
         cache::put_confirmations(&kv, &confirmations).await;
@@ -44,8 +51,12 @@ pub async fn run(env: &Env) {
         Ok((paths, changed)) => {
             let line = serde_json::json!({"level": "info", "job": "github_refresh", "paths": paths, "changed": changed});
             worker::console_log!("{line}");
+            first_failure.map_or(Ok(()), Err)
         }
-        Err(e) => log::failure("github refresh", &e),
+        Err(e) => {
+            log::failure("github refresh", &e);
+            Err(e.to_string())
+        }
     }
 }
 

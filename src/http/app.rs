@@ -3,23 +3,27 @@
 //! any stage, leaves through `respond::error`. Counting requests meet their budget inside
 //! the object they count, not here: the edge spends no object request on limits.
 
-use crate::config::{self, LogMode};
+use crate::config::{self, Fault, LogMode};
 use crate::domain::access::{authorize, Principal};
 use crate::domain::agent::AgentClass;
 use crate::domain::auth::presented_key;
 use crate::domain::client::ClientKey;
+use crate::domain::sentry::{Event, Kind};
 use crate::error::{ApiError, ApiResult};
 use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::log::RequestLog;
 use crate::http::router::{github_proxy, path_and_query, resolve, Access, Method};
-use crate::http::{cors, principal, respond, tenant_origins};
+use crate::http::{cors, principal, report, respond, tenant_origins};
 use crate::platform::{in_bot_list, new_uuid, now_ms};
 use crate::routes;
-use worker::{Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
-pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
+pub async fn handle(req: Request, env: &Env, ctx: &Context) -> worker::Result<Response> {
     let started = now_ms();
+    if let Ok(config) = config::get(env) {
+        report::entered(&config, ctx.as_ref());
+    }
     let request_id = req
         .headers()
         .get("CF-Ray")
@@ -62,6 +66,17 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
     }
 
     let status = response.status_code();
+    if status >= 500 {
+        report_failure(
+            env,
+            ctx,
+            &request_id,
+            pattern,
+            tenant_id.clone(),
+            &failure,
+            status,
+        );
+    }
     let duration_ms = now_ms().saturating_sub(started);
     let (mode, slow_ms) =
         config::get(env).map_or((LogMode::All, 0), |c| (c.request_log, c.slow_request_ms));
@@ -101,6 +116,9 @@ async fn serve(
 ) -> ApiResult<Response> {
     let (path, query) = path_and_query(url);
     let config = config::get(env)?;
+    if config.fault == Some(Fault::Panic) && req.method() == worker::Method::Post {
+        panic!("EDGECOUNT_FAULT=panic: a deliberate panic");
+    }
     let resource = match resolve(path) {
         // With the GitHub cache on, every other GET path is GitHub's.
         Err(ApiError::NotFound) if config.github.enabled() => github_proxy(),
@@ -192,6 +210,34 @@ async fn serve(
         *refused = ctx.refused;
     }
     answer
+}
+
+/// A request answered 5xx becomes an error report (with a DSN set), sent after the
+/// answer.
+fn report_failure(
+    env: &Env,
+    ctx: &Context,
+    request_id: &str,
+    route: &str,
+    tenant_id: Option<String>,
+    failure: &Option<ApiError>,
+    status: u16,
+) {
+    let Ok(config) = config::get(env) else {
+        return;
+    };
+    let event = Event {
+        kind: Kind::Request,
+        context: route.into(),
+        message: failure
+            .as_ref()
+            .map_or_else(|| format!("answered {status}"), ToString::to_string),
+        request_id: Some(request_id.into()),
+        tenant_id,
+    };
+    if let Some(sending) = report::send(&config, event) {
+        ctx.wait_until(sending);
+    }
 }
 
 fn to_worker(e: ApiError) -> worker::Error {

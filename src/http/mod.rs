@@ -11,6 +11,7 @@ pub mod log;
 #[cfg(test)]
 pub mod openapi;
 pub mod principal;
+pub mod report;
 pub mod respond;
 pub mod router;
 pub mod tenant_origins;

@@ -21,27 +21,52 @@ use worker::{js_sys, Bucket, ByteStream, Env, Response};
 /// single put.
 const PART_BYTES: usize = 8 << 20;
 
-pub async fn run(env: &Env) {
+/// One run, logged; a failure (of the run, or of any tenant's copy) is also handed back
+/// for the error report.
+pub async fn run(env: &Env) -> Result<(), String> {
     let Ok(bucket) = env.bucket("BACKUPS") else {
-        return;
+        return Ok(());
     };
     match back_up(env, &bucket).await {
-        Ok((written, pruned)) => log::job(
-            "backup",
-            serde_json::json!({"written": written, "pruned": pruned}),
-        ),
-        Err(e) => log::failure("backup", &e),
+        Ok(Run {
+            written,
+            pruned,
+            failed,
+        }) => {
+            log::job(
+                "backup",
+                serde_json::json!({"written": written, "pruned": pruned, "failed": failed.len()}),
+            );
+            match failed.first() {
+                None => Ok(()),
+                Some((tenant, e)) => Err(format!(
+                    "{} tenants' backups failed; tenant {tenant}: {e}",
+                    failed.len()
+                )),
+            }
+        }
+        Err(e) => {
+            log::failure("backup", &e);
+            Err(e.to_string())
+        }
     }
 }
 
-async fn back_up(env: &Env, bucket: &Bucket) -> ApiResult<(u64, u64)> {
+struct Run {
+    written: u64,
+    pruned: u64,
+    /// Tenants whose copy failed, with why.
+    failed: Vec<(String, ApiError)>,
+}
+
+async fn back_up(env: &Env, bucket: &Bucket) -> ApiResult<Run> {
     let config = config::get(env)?;
     let db = store::database(env)?;
     let now = now_ms();
     let today = &rfc3339(now)[..10];
     // Today's copy is one of the days kept.
     let oldest_kept = &rfc3339(now.saturating_sub((config.backup_keep_days - 1) * DAY_MS))[..10];
-    let (mut written, mut pruned) = (0, 0);
+    let (mut written, mut pruned, mut failed) = (0, 0, Vec::new());
     let mut after = String::new();
     loop {
         let tenants = store::tenants::ids_after(&db, &after).await?;
@@ -54,11 +79,18 @@ async fn back_up(env: &Env, bucket: &Bucket) -> ApiResult<(u64, u64)> {
                     written += w;
                     pruned += p;
                 }
-                Err(e) => log::failure("backup of a tenant", &e),
+                Err(e) => {
+                    log::failure("backup of a tenant", &format!("{tenant}: {e}"));
+                    failed.push((tenant, e));
+                }
             }
         }
     }
-    Ok((written, pruned))
+    Ok(Run {
+        written,
+        pruned,
+        failed,
+    })
 }
 
 /// Today's copy of one tenant (unless it exists), then its old copies pruned.

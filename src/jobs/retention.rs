@@ -15,13 +15,20 @@ use crate::platform::now_ms;
 use crate::store;
 use worker::Env;
 
-pub async fn run(env: &Env) {
+/// One run, logged; a failure is also handed back for the error report.
+pub async fn run(env: &Env) -> Result<(), String> {
     match expire(env).await {
-        Ok((moved, done)) => log::job(
-            "retention",
-            serde_json::json!({"rolled_up_visits": moved, "caught_up": done}),
-        ),
-        Err(e) => log::failure("retention", &e),
+        Ok((moved, done)) => {
+            log::job(
+                "retention",
+                serde_json::json!({"rolled_up_visits": moved, "caught_up": done}),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            log::failure("retention", &e);
+            Err(e.to_string())
+        }
     }
 }
 

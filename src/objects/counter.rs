@@ -20,9 +20,9 @@ use crate::domain::ids::uuid_v7;
 use crate::domain::ledger::{self, replay_of, Operation, OperationKind};
 use crate::domain::views::{counter_json, mutation_json};
 use crate::error::{ApiError, ApiResult, OrInternal};
-use crate::http::log;
 use crate::http::respond::{self, with_budget};
 use crate::http::router::path_and_query;
+use crate::http::{log, report};
 use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
 use crate::objects::counter_protocol::CounterCall;
@@ -120,6 +120,7 @@ impl DurableObject for CounterObject {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        report::entered_object(&self.env, &self.state);
         let url = req.inner().url();
         let (path, query) = path_and_query(&url);
         let answer = match CounterCall::parse(path, query) {
@@ -137,9 +138,23 @@ impl DurableObject for CounterObject {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        report::entered_object(&self.env, &self.state);
         self.alarm.fired();
         if let Err(e) = self.housekeeping().await {
             log::failure("counter flush", &e);
+            let tenant = match &*self.counter.borrow() {
+                Slot::Present(c) => Some(c.stored.meta.tenant_id.clone()),
+                _ => None,
+            };
+            let failures = self.flush_failures.get();
+            report::flush_failed(
+                &self.env,
+                &self.state,
+                "counter flush",
+                failures,
+                tenant,
+                &e,
+            );
             // Nothing re-armed itself: let the platform retry this alarm.
             if !self.alarm.is_armed() {
                 return Err(worker::Error::RustError(e.to_string()));

@@ -25,8 +25,8 @@ use crate::domain::uniques::{DayUniques, Seen};
 use crate::domain::views::TenantSettings;
 use crate::domain::visit::{day_of, parse_visitor_hash, VisitRow, DAY_MS};
 use crate::error::{ApiError, ApiResult, OrInternal};
-use crate::http::log;
 use crate::http::respond::{self, with_budget};
+use crate::http::{log, report};
 use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
 use crate::objects::page_protocol::{
@@ -112,6 +112,7 @@ impl DurableObject for PageObject {
     }
 
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        report::entered_object(&self.env, &self.state);
         let url = req.inner().url();
         let answer = match call_of(&url) {
             Some(Some(call)) => self.serve(call).await,
@@ -122,9 +123,17 @@ impl DurableObject for PageObject {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        report::entered_object(&self.env, &self.state);
         self.alarm.fired();
         if let Err(e) = self.housekeeping().await {
             log::failure("page alarm", &e);
+            let tenant = self
+                .live
+                .borrow()
+                .as_ref()
+                .map(|l| l.page.tenant_id.clone());
+            let failures = self.flush_failures.get();
+            report::flush_failed(&self.env, &self.state, "page flush", failures, tenant, &e);
             // Nothing re-armed itself: let the platform retry this alarm.
             if !self.alarm.is_armed() {
                 return Err(worker::Error::RustError(e.to_string()));

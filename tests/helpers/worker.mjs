@@ -76,9 +76,10 @@ function runtimeStdio(onLog) {
  * @param {{vars?: Record<string,string>, persistTo?: string, onLog?: (line: string) => void, assets?: boolean, cf?: object, kvSpy?: boolean}} options
  *   persistTo keeps Durable Object, D1 and KV state in that folder across instances;
  *   onLog receives each line the Worker writes (stdout and stderr). kvSpy puts a spy in front of
- *   the real GITHUB_CACHE namespace (see KV_SPY).
+ *   the real GITHUB_CACHE namespace (see KV_SPY). outbound(request) answers every fetch the
+ *   Worker makes outside itself.
  */
-export async function startWorker({ vars = {}, persistTo, onLog, assets, cf, kvSpy, r2 } = {}) {
+export async function startWorker({ vars = {}, persistTo, onLog, assets, cf, kvSpy, r2, outbound } = {}) {
   const persistence = persistTo
     ? {
         durableObjectsPersist: join(persistTo, "do"),
@@ -91,6 +92,8 @@ export async function startWorker({ vars = {}, persistTo, onLog, assets, cf, kvS
   const worker = workerOptions(vars, { assets });
   // `r2`: bind a local R2 bucket as BACKUPS (wrangler.toml ships it commented out).
   if (r2) worker.r2Buckets = { BACKUPS: "edgecount-backups" };
+  // `outbound(request)`: answers every fetch the Worker makes to the internet.
+  if (outbound) worker.outboundService = outbound;
   const mf = new Miniflare(kvSpy ? { ...shared, workers: spiedOn(worker, "GITHUB_CACHE") } : { ...shared, ...worker });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
