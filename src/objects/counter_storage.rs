@@ -5,11 +5,18 @@
 use crate::domain::counter::{CounterMeta, CounterState};
 use crate::domain::ledger::{rows_json, LedgerSums, Operation, OperationKind, FOLD_BATCH};
 use crate::error::{ApiError, ApiResult, OrInternal};
+use crate::objects::schema::Schema;
 use crate::rows::{self, Row};
 use uuid::Uuid;
 use worker::{SqlStorage, SqlStorageValue};
 
-const SCHEMA: &str = "
+/// The storage's versions (`objects::schema`). 1: as released in 0.1.0.
+pub const SCHEMA: Schema = Schema {
+    object: "counter",
+    steps: &[V1],
+};
+
+const V1: &str = "
 CREATE TABLE IF NOT EXISTS counter (
   singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
   meta TEXT NOT NULL,
@@ -76,8 +83,7 @@ fn operation_of(mut row: Row) -> ApiResult<Operation> {
 
 impl CounterStorage {
     pub fn open(sql: SqlStorage) -> ApiResult<Self> {
-        sql.exec(SCHEMA, None)
-            .or_internal("creating the counter schema")?;
+        SCHEMA.apply(&sql)?;
         Ok(CounterStorage(sql))
     }
 

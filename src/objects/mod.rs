@@ -9,4 +9,5 @@ pub mod page;
 pub mod page_protocol;
 pub mod page_storage;
 pub mod salts;
+pub mod schema;
 pub mod transaction;

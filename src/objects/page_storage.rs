@@ -9,10 +9,18 @@ use crate::domain::uniques::{DayUniques, Sketch};
 use crate::domain::views::TenantSettings;
 use crate::domain::visit::{rows_json, VisitRow};
 use crate::error::{ApiResult, OrInternal};
+use crate::objects::schema::Schema;
 use crate::rows;
 use worker::{SqlStorage, SqlStorageValue};
 
-const SCHEMA: &str = "
+/// The storage's versions (`objects::schema`). 1: as released in 0.1.0; 2: the
+/// `imports` table (import chunks already applied).
+pub const SCHEMA: Schema = Schema {
+    object: "page",
+    steps: &[V1, V2],
+};
+
+const V1: &str = "
 CREATE TABLE IF NOT EXISTS page (
   singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
   tenant_id TEXT NOT NULL,
@@ -41,13 +49,14 @@ CREATE TABLE IF NOT EXISTS day_uniques (
   beyond INTEGER NOT NULL,
   sketch TEXT
 );
-CREATE TABLE IF NOT EXISTS imports (key TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tenant_settings (
   singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
   settings TEXT NOT NULL,
   read_ms INTEGER NOT NULL
 );
 ";
+
+const V2: &str = "CREATE TABLE IF NOT EXISTS imports (key TEXT PRIMARY KEY) WITHOUT ROWID;";
 
 /// The columns of a visit row, in the order of `domain::visit::rows_json`.
 const VISIT_COLUMNS: &str =
@@ -89,14 +98,7 @@ fn text(s: &Option<String>) -> SqlStorageValue {
 
 impl PageStorage {
     pub fn open(sql: SqlStorage) -> ApiResult<Self> {
-        sql.exec(SCHEMA, None)
-            .or_internal("creating the page schema")?;
-        // Buffers created before site-wide visitors lack the column; where it exists
-        // already this fails, and that is fine.
-        let _ = sql.exec(
-            "ALTER TABLE visit_buffer ADD COLUMN site_hash INTEGER",
-            None,
-        );
+        SCHEMA.apply(&sql)?;
         Ok(PageStorage(sql))
     }
 

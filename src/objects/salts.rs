@@ -8,6 +8,7 @@ use crate::domain::crypto::hex;
 use crate::domain::visit::{day_of, DAY_MS};
 use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::http::respond;
+use crate::objects::schema::Schema;
 use crate::platform::{now_ms, random_bytes};
 use crate::rows;
 use std::cell::RefCell;
@@ -54,6 +55,12 @@ pub async fn today(env: &Env, day: u64) -> Option<String> {
     }
 }
 
+/// The storage's versions (`objects::schema`). 1: as released in 0.1.0.
+pub const SCHEMA: Schema = Schema {
+    object: "salt keeper",
+    steps: &["CREATE TABLE IF NOT EXISTS salts (day INTEGER PRIMARY KEY, salt TEXT NOT NULL)"],
+};
+
 #[durable_object]
 pub struct SaltKeeper {
     state: State,
@@ -63,10 +70,7 @@ pub struct SaltKeeper {
 impl DurableObject for SaltKeeper {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        if let Err(e) = sql.exec(
-            "CREATE TABLE IF NOT EXISTS salts (day INTEGER PRIMARY KEY, salt TEXT NOT NULL)",
-            None,
-        ) {
+        if let Err(e) = SCHEMA.apply(&sql) {
             crate::http::log::failure("salt keeper schema", &e);
         }
         SaltKeeper { state, sql }
