@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+// `npm run setup:cloudflare` (after `npx wrangler login`): everything a first deployment
+// needs on the account, each step only when it is missing, so a second run changes
+// nothing.
+//   1. the D1 database and the KV namespace wrangler.toml names (and, with --backups,
+//      the R2 bucket for daily backups), created when missing;
+//   2. their ids written into wrangler.toml in place (comments and other edits kept);
+//   3. D1 migrations applied to the remote database;
+//   4. ADMIN_API_KEY: a random key stored with `wrangler secret put`, printed once.
+// Then it prints the next step (`npm run deploy`). It drives the `wrangler` on PATH,
+// which `npm run` makes the project's own.
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "..");
+const configPath = join(root, "wrangler.toml");
+const args = process.argv.slice(2);
+const USAGE = "usage: npm run setup:cloudflare [-- --backups]";
+
+const D1_NAME = "edgecount";
+const KV_BINDING = "GITHUB_CACHE";
+const BUCKET = "edgecount-backups";
+const PLACEHOLDER_DB = "00000000-0000-0000-0000-000000000000";
+const PLACEHOLDER_KV = "00000000000000000000000000000000";
+
+function say(line) {
+  console.log(line);
+}
+
+function fail(message) {
+  console.error(`setup: ${message}`);
+  process.exit(1);
+}
+
+/** Runs wrangler; its output, or a failure naming the command. */
+function wrangler(argv, { input, allowFailure = false } = {}) {
+  const run = spawnSync("wrangler", argv, {
+    cwd: root,
+    encoding: "utf8",
+    input,
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
+  if (run.error) fail(`could not run wrangler (${run.error.code ?? run.error.message}); run this through npm run setup:cloudflare`);
+  if (run.status !== 0 && !allowFailure) {
+    const detail = `${run.stderr}\n${run.stdout}`.trim().split("\n").slice(-6).join("\n");
+    fail(`\`wrangler ${argv.join(" ")}\` failed:\n${detail}`);
+  }
+  return { ok: run.status === 0, out: run.stdout, err: run.stderr };
+}
+
+/** The JSON value in wrangler's output (it may print a banner before it). */
+function jsonIn(text, what) {
+  const start = text.search(/^[[{]/m);
+  try {
+    return JSON.parse(text.slice(start));
+  } catch {
+    fail(`wrangler's ${what} was not the JSON expected:\n${text.slice(0, 500)}`);
+  }
+}
+
+function matchIn(text, pattern, what) {
+  const m = pattern.exec(text);
+  if (!m) fail(`could not find the ${what} in wrangler's output:\n${text.slice(0, 800)}`);
+  return m[1];
+}
+
+/** The `[[table]]` block whose lines include `key = "value"`: [start, end) offsets. */
+function block(toml, table, key, value) {
+  const header = new RegExp(`^\\[\\[${table}\\]\\][^\\n]*$`, "gm");
+  for (let m; (m = header.exec(toml)); ) {
+    const start = m.index;
+    const next = toml.slice(m.index + m[0].length).search(/^\s*\[/m);
+    const end = next < 0 ? toml.length : m.index + m[0].length + next;
+    if (new RegExp(`^\\s*${key}\\s*=\\s*"${value}"`, "m").test(toml.slice(start, end))) return [start, end];
+  }
+  return null;
+}
+
+/** `toml` with `field = "…"` set to `id` inside the block; unchanged when it already is. */
+function setField(toml, table, key, value, field, id) {
+  const found = block(toml, table, key, value);
+  if (!found) fail(`wrangler.toml has no [[${table}]] with ${key} = "${value}"; add it back (see the README) and run again`);
+  const [start, end] = found;
+  const body = toml.slice(start, end);
+  const line = new RegExp(`^(\\s*${field}\\s*=\\s*)"[^"]*"`, "m");
+  const updated = line.test(body) ? body.replace(line, `$1"${id}"`) : body.replace(/\n?$/, `\n${field} = "${id}"\n`);
+  return toml.slice(0, start) + updated + toml.slice(end);
+}
+
+/** The commented-out backups binding, switched on. */
+function enableBackups(toml) {
+  if (block(toml, "r2_buckets", "binding", "BACKUPS")) return toml;
+  const commented = /^# \[\[r2_buckets\]\]\n# binding = "BACKUPS"\n# bucket_name = "[^"]*"$/m;
+  const enabled = `[[r2_buckets]]\nbinding = "BACKUPS"\nbucket_name = "${BUCKET}"`;
+  return commented.test(toml) ? toml.replace(commented, enabled) : `${toml.trimEnd()}\n\n${enabled}\n`;
+}
+
+function main() {
+  const unknown = args.filter((a) => a !== "--backups");
+  if (unknown.length) {
+    console.error(`setup: unknown argument ${unknown[0]}\n${USAGE}`);
+    process.exit(2);
+  }
+  const backups = args.includes("--backups");
+
+  const who = wrangler(["whoami"], { allowFailure: true });
+  if (!who.ok || /not authenticated|You are not logged in/i.test(who.out + who.err)) {
+    fail("wrangler is not logged in: run `npx wrangler login` (or set CLOUDFLARE_API_TOKEN), then run this again");
+  }
+
+  // 1. Resources, each created only when missing.
+  const databases = jsonIn(wrangler(["d1", "list", "--json"]).out, "database list");
+  let databaseId = databases.find((d) => d.name === D1_NAME)?.uuid;
+  if (databaseId) {
+    say(`D1 database ${D1_NAME}: exists (${databaseId})`);
+  } else {
+    const created = wrangler(["d1", "create", D1_NAME]).out;
+    databaseId = matchIn(created, /"?database_id"?\s*[:=]\s*"([0-9a-f-]{36})"/, "new database's id");
+    say(`D1 database ${D1_NAME}: created (${databaseId})`);
+  }
+
+  const namespaces = jsonIn(wrangler(["kv", "namespace", "list"]).out, "namespace list");
+  const titles = [KV_BINDING, `edgecount-${KV_BINDING}`];
+  let namespaceId = namespaces.find((n) => titles.includes(n.title))?.id;
+  if (namespaceId) {
+    say(`KV namespace ${KV_BINDING}: exists (${namespaceId})`);
+  } else {
+    const created = wrangler(["kv", "namespace", "create", KV_BINDING]).out;
+    namespaceId = matchIn(created, /"?id"?\s*[:=]\s*"([0-9a-f]{32})"/, "new namespace's id");
+    say(`KV namespace ${KV_BINDING}: created (${namespaceId})`);
+  }
+
+  if (backups) {
+    const buckets = wrangler(["r2", "bucket", "list"]).out;
+    if (new RegExp(`^name:\\s+${BUCKET}\\s*$`, "m").test(buckets)) {
+      say(`R2 bucket ${BUCKET}: exists`);
+    } else {
+      wrangler(["r2", "bucket", "create", BUCKET]);
+      say(`R2 bucket ${BUCKET}: created`);
+    }
+  }
+
+  // 2. Their ids in wrangler.toml, written only when something changed.
+  const before = readFileSync(configPath, "utf8");
+  let toml = setField(before, "d1_databases", "binding", "DB", "database_id", databaseId);
+  toml = setField(toml, "kv_namespaces", "binding", KV_BINDING, "id", namespaceId);
+  if (backups) toml = enableBackups(toml);
+  if (toml !== before) {
+    writeFileSync(configPath, toml);
+    say("wrangler.toml: ids written");
+  } else {
+    say("wrangler.toml: up to date");
+  }
+  if (toml.includes(PLACEHOLDER_DB) || toml.includes(PLACEHOLDER_KV)) fail("wrangler.toml still holds a placeholder id");
+
+  // 3. Migrations: wrangler applies only those the remote database lacks.
+  wrangler(["d1", "migrations", "apply", D1_NAME, "--remote"]);
+  say(`D1 migrations: applied to ${D1_NAME} (remote)`);
+
+  // 4. The administrator key: made and shown once; an existing one is kept.
+  // Before the first deploy there is no Worker, so no secrets; any other failure stops
+  // here, since guessing "none" would replace a key in use.
+  const listed = wrangler(["secret", "list"], { allowFailure: true });
+  if (!listed.ok && !/Worker "[^"]*" not found/.test(listed.err + listed.out)) {
+    fail(`\`wrangler secret list\` failed:\n${(listed.err + listed.out).trim().split("\n").slice(-6).join("\n")}`);
+  }
+  const secrets = listed.ok ? jsonIn(listed.out, "secret list") : [];
+  let key = null;
+  if (secrets.some((s) => s.name === "ADMIN_API_KEY")) {
+    say("ADMIN_API_KEY: already set (kept; not shown)");
+  } else {
+    key = randomBytes(32).toString("base64url");
+    wrangler(["secret", "put", "ADMIN_API_KEY"], { input: key });
+    say("ADMIN_API_KEY: stored as a secret");
+  }
+
+  say("");
+  if (key) {
+    say("Your administrator key (shown once; keep it in a password manager):");
+    say(`  ${key}`);
+    say("");
+  }
+  say("Next: npm run deploy");
+}
+
+main();

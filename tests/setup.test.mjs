@@ -1,0 +1,157 @@
+// `npm run setup:cloudflare` against a stand-in wrangler (tests/helpers/fake-wrangler.mjs,
+// which answers as wrangler 4.86.0 does and keeps the account's state on disk), in a copy
+// of the project: the first run creates and writes everything, a second changes nothing.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { root } from "./helpers/worker.mjs";
+
+/** A project copy with wrangler.toml, its migrations and the script, and an empty account. */
+function sandbox() {
+  const dir = mkdtempSync(join(tmpdir(), "edgecount-setup-"));
+  const project = join(dir, "project");
+  mkdirSync(join(project, "scripts"), { recursive: true });
+  cpSync(join(root, "wrangler.toml"), join(project, "wrangler.toml"));
+  cpSync(join(root, "migrations"), join(project, "migrations"), { recursive: true });
+  cpSync(join(root, "scripts", "setup-cloudflare.mjs"), join(project, "scripts", "setup-cloudflare.mjs"));
+  const bin = join(dir, "bin");
+  mkdirSync(bin);
+  const shim = join(bin, "wrangler");
+  writeFileSync(shim, `#!/bin/sh\nexec node "${join(root, "tests", "helpers", "fake-wrangler.mjs")}" "$@"\n`);
+  chmodSync(shim, 0o755);
+  const state = join(dir, "account");
+  mkdirSync(state);
+  const run = (args = [], env = {}) => {
+    const r = spawnSync(process.execPath, [join(project, "scripts", "setup-cloudflare.mjs"), ...args], {
+      cwd: project,
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_WRANGLER_STATE: state, ...env },
+    });
+    return { status: r.status, out: r.stdout, err: r.stderr };
+  };
+  const calls = () =>
+    readFileSync(join(state, "calls.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+  const account = () => JSON.parse(readFileSync(join(state, "state.json"), "utf8"));
+  const toml = () => readFileSync(join(project, "wrangler.toml"), "utf8");
+  return { dir, project, run, calls, account, toml, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const commandsOf = (calls) => calls.map((c) => c.argv.filter((a) => !a.startsWith("-")).slice(0, 3).join(" "));
+
+describe("setup:cloudflare on a new account", () => {
+  let box;
+  let first;
+  let key;
+  before(() => {
+    box = sandbox();
+    // The user's own edit, which the setup must keep.
+    writeFileSync(join(box.project, "wrangler.toml"), `${box.toml()}\n# my note: deployed by me\n`);
+    first = box.run();
+    key = /administrator key[^\n]*\n\s+(\S+)/.exec(first.out)?.[1];
+  });
+  after(() => box?.cleanup());
+
+  test("creates the database and namespace, writes their ids in place, migrates, stores a key", () => {
+    assert.equal(first.status, 0, first.err);
+    const account = box.account();
+    const [db] = account.d1;
+    const [kv] = account.kv;
+    assert.equal(db.name, "edgecount");
+    assert.equal(kv.title, "GITHUB_CACHE");
+
+    const toml = box.toml();
+    assert.match(toml, new RegExp(`database_id = "${db.uuid}"`));
+    assert.match(toml, new RegExp(`\\[\\[kv_namespaces\\]\\]\\nbinding = "GITHUB_CACHE"\\n[^\\[]*id = "${kv.id}"`));
+    // Every line but the two ids is as it was: comments and the user's edit kept.
+    const original = `${readFileSync(join(root, "wrangler.toml"), "utf8")}\n# my note: deployed by me\n`.split("\n");
+    const now = toml.split("\n");
+    assert.equal(now.length, original.length);
+    const changed = now.filter((line, i) => line !== original[i]);
+    assert.deepEqual(changed, [`id = "${kv.id}"`, `database_id = "${db.uuid}"`]);
+
+    const migrations = readdirSync(join(root, "migrations")).filter((f) => f.endsWith(".sql")).sort();
+    assert.deepEqual(account.d1Migrations[db.uuid].d1_migrations, migrations, "every migration applied remotely");
+
+    assert.match(key ?? "", /^[A-Za-z0-9_-]{43}$/, `a 256-bit key printed:\n${first.out}`);
+    assert.equal(account.workers.edgecount.secrets.ADMIN_API_KEY.value, key, "the printed key is the one stored");
+    assert.equal(first.out.split(key).length - 1, 1, "printed once");
+    assert.match(first.out, /Next: npm run deploy/);
+
+    const commands = commandsOf(box.calls());
+    assert.deepEqual(commands, [
+      "whoami",
+      "d1 list",
+      "d1 create edgecount",
+      "kv namespace list",
+      "kv namespace create",
+      "d1 migrations apply",
+      "secret list",
+      "secret put ADMIN_API_KEY",
+    ]);
+    const put = box.calls().at(-1);
+    assert.equal(put.stdin, key, "the key goes through stdin, not the command line");
+    assert.ok(box.calls().every((c) => !c.argv.includes(key)));
+    assert.ok(box.calls().find((c) => c.argv[1] === "migrations").argv.includes("--remote"));
+  });
+
+  test("a second run changes nothing and says so", () => {
+    const before = { toml: box.toml(), account: JSON.stringify(box.account()), calls: box.calls().length };
+    const second = box.run();
+    assert.equal(second.status, 0, second.err);
+    assert.equal(box.toml(), before.toml, "wrangler.toml untouched");
+    const after = box.account();
+    assert.equal(after.workers.edgecount.secrets.ADMIN_API_KEY.value, key, "the key is kept");
+    assert.equal(JSON.stringify(after), before.account, "the account is as it was");
+    const commands = commandsOf(box.calls().slice(before.calls));
+    assert.deepEqual(commands, ["whoami", "d1 list", "kv namespace list", "d1 migrations apply", "secret list"]);
+    assert.match(second.out, /D1 database edgecount: exists/);
+    assert.match(second.out, /KV namespace GITHUB_CACHE: exists/);
+    assert.match(second.out, /wrangler\.toml: up to date/);
+    assert.match(second.out, /ADMIN_API_KEY: already set/);
+    assert.ok(!second.out.includes(key), "the key is not shown again");
+  });
+
+  test("--backups adds the bucket and switches its binding on, once", () => {
+    const withBackups = box.run(["--backups"]);
+    assert.equal(withBackups.status, 0, withBackups.err);
+    assert.deepEqual(box.account().r2.map((b) => b.name), ["edgecount-backups"]);
+    assert.match(box.toml(), /^\[\[r2_buckets\]\]\nbinding = "BACKUPS"\nbucket_name = "edgecount-backups"$/m);
+    assert.doesNotMatch(box.toml(), /^# \[\[r2_buckets\]\]/m);
+    const toml = box.toml();
+    const again = box.run(["--backups"]);
+    assert.equal(again.status, 0, again.err);
+    assert.match(again.out, /R2 bucket edgecount-backups: exists/);
+    assert.equal(box.toml(), toml);
+  });
+});
+
+test("logged out, it stops before touching anything and says how to log in", () => {
+  const box = sandbox();
+  try {
+    const toml = box.toml();
+    const run = box.run([], { FAKE_WRANGLER_LOGGED_OUT: "1" });
+    assert.equal(run.status, 1);
+    assert.match(run.err, /wrangler login/);
+    assert.deepEqual(commandsOf(box.calls()), ["whoami"]);
+    assert.equal(box.toml(), toml);
+  } finally {
+    box.cleanup();
+  }
+});
+
+test("an unknown argument is a usage error", () => {
+  const box = sandbox();
+  try {
+    const run = box.run(["--bakups"]);
+    assert.equal(run.status, 2);
+    assert.match(run.err, /usage: npm run setup:cloudflare/);
+  } finally {
+    box.cleanup();
+  }
+});
