@@ -24,9 +24,15 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         ctx.tenant_id = Some(tenant.to_string());
     }
     match route {
-        Route::Health => {
-            respond::json(200, r#"{"status":"ok","version":"0.1.0"}"#).or_internal("answering")
-        }
+        Route::Health => respond::json(
+            200,
+            concat!(
+                r#"{"status":"ok","version":""#,
+                env!("CARGO_PKG_VERSION"),
+                r#""}"#
+            ),
+        )
+        .or_internal("answering"),
         Route::CreateTenant => tenants::create(ctx).await,
         Route::GetTenant(t) => tenants::read(ctx, t).await,
         Route::CreateCounter(t) => counters::create(ctx, t).await,
