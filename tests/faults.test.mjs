@@ -158,6 +158,34 @@ describe("malformed input", () => {
     return out;
   }
 
+  test("a method the runtime does not know is refused, not served as GET", async () => {
+    // workers-rs reads QUERY (or any method it lacks) as GET; a counting route must not count.
+    const before = (await svc.request("GET", "/web-counter/")).text;
+    for (const path of ["/web-counter/increment", "/healthz", `/tenants/${tenant}/${counters[0].counter_id}`]) {
+      const res = await svc.request("QUERY", path);
+      assert.equal(res.status, 405, `QUERY ${path}: ${res.status} ${res.text.slice(0, 200)}`);
+      assert.equal(res.json.errors[0].code, "METHOD_NOT_ALLOWED");
+      assert.ok(res.headers.get("allow"), "Allow lists the methods");
+    }
+    assert.equal((await svc.request("GET", "/web-counter/")).text, before, "nothing counted");
+  });
+
+  test("a set that would move the value by more than a safe integer is refused and changes nothing", async () => {
+    const c = await svc.createCounter(tenant, { initial_value: -9007199254740991 });
+    const path = `/tenants/${tenant}/counters/${c.counter_id}`;
+    const res = await svc.request("POST", `${path}/set`, { headers: admin, json: { value: 9007199254740991 } });
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.errors[0].code, "INVALID_PARAMETER");
+    assert.equal((await svc.request("GET", path)).json.value, -9007199254740991);
+    // In two steps it works, and the ledger still reads back.
+    for (const value of [0, 9007199254740991]) {
+      assert.equal((await svc.request("POST", `${path}/set`, { headers: admin, json: { value } })).status, 200);
+    }
+    const ops = await svc.request("GET", `/v2/tenants/${tenant}/counters/${c.counter_id}/operations`, { headers: admin });
+    assert.equal(ops.status, 200, ops.text);
+    assert.equal(ops.json.operations.reduce((sum, op) => sum + op.delta, 0), 9007199254740991);
+  });
+
   test("at least 200 malformed requests: only 4xx contract errors, nothing changes", async () => {
     const all = cases();
     assert.ok(all.length >= 200, `${all.length} cases`);

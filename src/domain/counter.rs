@@ -117,8 +117,17 @@ impl CounterState {
         Ok(self.next(value, now_ms))
     }
 
+    /// A set is recorded as the change it makes, which must itself be a safe integer
+    /// (JavaScript, D1 and every ledger reader see numbers as doubles): from -MAX to MAX
+    /// takes two sets.
     pub fn set(&self, value: i64, now_ms: u64) -> ApiResult<Self> {
-        Ok(self.next(check_value(value)?, now_ms))
+        let value = check_value(value)?;
+        if value.abs_diff(self.value) > MAX_SAFE as u64 {
+            return Err(ApiError::InvalidParameter(format!(
+                "value: a set may move the counter by at most {MAX_SAFE} at once"
+            )));
+        }
+        Ok(self.next(value, now_ms))
     }
 
     fn next(&self, value: i64, now_ms: u64) -> Self {
@@ -218,9 +227,21 @@ mod tests {
     }
 
     #[test]
+    fn a_set_changes_the_value_by_a_safe_integer_at_most() {
+        assert_eq!(state(0).set(MAX_SAFE, 1).unwrap().value, MAX_SAFE);
+        assert_eq!(state(-1).set(MAX_SAFE - 1, 1).unwrap().value, MAX_SAFE - 1);
+        for (from, to) in [(-MAX_SAFE, MAX_SAFE), (-1, MAX_SAFE), (MAX_SAFE, -1)] {
+            assert!(matches!(
+                state(from).set(to, 1),
+                Err(ApiError::InvalidParameter(_))
+            ));
+        }
+    }
+
+    #[test]
     fn set_checks_the_range_and_time_never_goes_back() {
-        assert_eq!(state(1).set(-MAX_SAFE, 50).unwrap().value, -MAX_SAFE);
-        assert_eq!(state(1).set(-MAX_SAFE, 50).unwrap().updated_ms, 100);
+        assert_eq!(state(0).set(-MAX_SAFE, 50).unwrap().value, -MAX_SAFE);
+        assert_eq!(state(0).set(-MAX_SAFE, 50).unwrap().updated_ms, 100);
         assert_eq!(
             state(1).set(MAX_SAFE + 1, 50).unwrap_err(),
             ApiError::CounterOverflow

@@ -31,7 +31,9 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         .flatten()
         .or_else(|| new_uuid().ok())
         .unwrap_or_default();
-    let method_name = req.method().to_string();
+    // The request's own method: workers-rs reads a method it does not know (QUERY, say)
+    // as GET, which would let it count.
+    let method_name = req.inner().method();
     let origin = req.headers().get("Origin").ok().flatten();
     let url = req.inner().url();
     let badge = path_and_query(&url).0.ends_with("/badge.svg");
@@ -116,7 +118,8 @@ async fn serve(
 ) -> ApiResult<Response> {
     let (path, query) = path_and_query(url);
     let config = config::get(env)?;
-    if config.fault == Some(Fault::Panic) && req.method() == worker::Method::Post {
+    let method = Method::parse(&req.inner().method());
+    if config.fault == Some(Fault::Panic) && method == Method::Post {
         panic!("EDGECOUNT_FAULT=panic: a deliberate panic");
     }
     let resource = match resolve(path) {
@@ -129,7 +132,6 @@ async fn serve(
     *pattern = resource.pattern();
     let header = |name| req.headers().get(name).ok().flatten();
     let client = ClientKey::from_header(header("CF-Connecting-IP").as_deref());
-    let method = Method::parse(req.method().as_ref());
     // A presented key must verify before anything else is decided: 401 on any route,
     // whatever else is wrong with the request. A preflight carries no key.
     let principal = if method == Method::Options {
