@@ -1,5 +1,6 @@
 // `npm test`: builds the Worker if its sources changed, runs the native unit tests of the
-// domain, then the integration tests that drive the built Worker in workerd.
+// domain, the integration tests that drive the built Worker in workerd, and then
+// Schemathesis against the Worker and its OpenAPI document (scripts/schemathesis.mjs).
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -20,3 +21,4 @@ const files = readdirSync(join(root, "tests"))
   .sort()
   .map((f) => join("tests", f));
 run(process.execPath, ["--test", "--test-reporter=spec", ...files]);
+run(process.execPath, [join("scripts", "schemathesis.mjs")]);
