@@ -6,9 +6,6 @@
 //! or job), the request id and tenant id, release and environment. Never a key, an
 //! address or a user agent: nothing from a request's headers reaches an `Event`.
 
-use serde::Serialize;
-use serde_json::{json, Value};
-
 /// Where reports go, parsed from `SENTRY_DSN`:
 /// `{scheme}://{public_key}[:{secret}]@{host}[/{path}]/{project_id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,8 +84,7 @@ impl Dsn {
 }
 
 /// What failed: a request answered 5xx, a flush that keeps failing, a cron job, a panic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Request,
     Flush,
@@ -97,10 +93,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn level(self) -> &'static str {
+    /// Its tag, Sentry level and exception type.
+    fn names(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Kind::Panic => "fatal",
-            _ => "error",
+            Kind::Request => ("request", "error", "InternalError"),
+            Kind::Flush => ("flush", "error", "FlushFailed"),
+            Kind::Job => ("job", "error", "JobFailed"),
+            Kind::Panic => ("panic", "fatal", "Panic"),
         }
     }
 }
@@ -128,46 +127,35 @@ const MAX_MESSAGE_CHARS: usize = 2_000;
 
 impl Sender<'_> {
     /// The envelope for `event`, `event_id` 32 lowercase hex digits, `now_ms` the clock.
+    /// Written as text around JSON-escaped values: the shape is fixed, and this keeps the
+    /// transport small in the bundle.
     pub fn envelope(&self, event: &Event, event_id: &str, now_ms: u64) -> String {
+        let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
         let sent_at = super::time::rfc3339(now_ms);
         let message: String = event.message.chars().take(MAX_MESSAGE_CHARS).collect();
-        let mut tags = json!({"kind": event.kind, "context": event.context});
-        if let Some(id) = &event.request_id {
-            tags["request_id"] = id.as_str().into();
+        let message = text(&message);
+        let context = text(&event.context);
+        let (kind, level, exception) = event.kind.names();
+        let mut tags = format!(r#"{{"kind":"{kind}","context":{context}"#);
+        for (name, value) in [
+            ("request_id", &event.request_id),
+            ("tenant_id", &event.tenant_id),
+        ] {
+            if let Some(value) = value {
+                tags.push_str(&format!(r#","{name}":{}"#, text(value)));
+            }
         }
-        if let Some(id) = &event.tenant_id {
-            tags["tenant_id"] = id.as_str().into();
-        }
-        let payload = json!({
-            "event_id": event_id,
-            "timestamp": sent_at,
-            "platform": "native",
-            "level": event.kind.level(),
-            "logger": "edgecount",
-            "release": format!("edgecount@{}", self.release),
-            "environment": self.environment,
-            "transaction": event.context,
-            "message": {"formatted": message},
-            "exception": {"values": [{"type": exception_type(event.kind), "value": message}]},
-            "tags": tags,
-            "sdk": {"name": "edgecount", "version": self.release},
-        })
-        .to_string();
-        let header = json!({"event_id": event_id, "sent_at": sent_at});
-        let item =
-            json!({"type": "event", "length": payload.len(), "content_type": "application/json"});
-        format!("{header}\n{item}\n{payload}\n")
+        let release = text(self.release);
+        let environment = text(self.environment);
+        let payload = format!(
+            r#"{{"event_id":"{event_id}","timestamp":"{sent_at}","platform":"native","level":"{level}","logger":"edgecount","release":{edgecount_release},"environment":{environment},"transaction":{context},"message":{{"formatted":{message}}},"exception":{{"values":[{{"type":"{exception}","value":{message}}}]}},"tags":{tags}}},"sdk":{{"name":"edgecount","version":{release}}}}}"#,
+            edgecount_release = text(&format!("edgecount@{}", self.release)),
+        );
+        let length = payload.len();
+        format!(
+            "{{\"event_id\":\"{event_id}\",\"sent_at\":\"{sent_at}\"}}\n{{\"type\":\"event\",\"length\":{length},\"content_type\":\"application/json\"}}\n{payload}\n"
+        )
     }
-}
-
-fn exception_type(kind: Kind) -> Value {
-    match kind {
-        Kind::Request => "InternalError",
-        Kind::Flush => "FlushFailed",
-        Kind::Job => "JobFailed",
-        Kind::Panic => "Panic",
-    }
-    .into()
 }
 
 /// The event id Sentry expects: a UUID's 32 hex digits, no hyphens.
@@ -178,6 +166,7 @@ pub fn event_id(uuid: &uuid::Uuid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn a_dsn_names_its_envelope_endpoint_and_key() {
@@ -280,6 +269,40 @@ mod tests {
             MAX_MESSAGE_CHARS
         );
         assert!(payload["tags"].get("request_id").is_none());
+    }
+
+    #[test]
+    fn quotes_newlines_and_any_text_stay_valid_json() {
+        let dsn = Dsn::parse("https://k@sentry.example/3").unwrap();
+        let sender = Sender {
+            dsn: &dsn,
+            release: "1\"2",
+            environment: "a\\b",
+        };
+        let nasty = "say \"hi\"\n\tback\\slash \u{0} é 🎉 }]\"";
+        let event = Event {
+            kind: Kind::Job,
+            context: nasty.into(),
+            message: nasty.into(),
+            request_id: Some(nasty.into()),
+            tenant_id: None,
+        };
+        let text = sender.envelope(&event, &"a".repeat(32), 0);
+        let lines: Vec<&str> = text.trim_end().split('\n').collect();
+        assert_eq!(
+            lines.len(),
+            3,
+            "escaped newlines stay inside the payload line"
+        );
+        let item: Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(item["length"], lines[2].len());
+        let payload: Value = serde_json::from_str(lines[2]).unwrap();
+        assert_eq!(payload["message"]["formatted"], nasty);
+        assert_eq!(payload["transaction"], nasty);
+        assert_eq!(payload["tags"]["request_id"], nasty);
+        assert_eq!(payload["tags"]["kind"], "job");
+        assert_eq!(payload["release"], "edgecount@1\"2");
+        assert_eq!(payload["environment"], "a\\b");
     }
 
     #[test]
