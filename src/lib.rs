@@ -18,6 +18,7 @@ pub mod rows;
 pub mod shared_result;
 pub mod store;
 
+use domain::sentry::{Event, Kind};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
@@ -27,6 +28,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
+    if let Ok(config) = config::get(&env) {
+        http::report::entered(&config, &wasm_bindgen::JsValue::UNDEFINED);
+    }
     let retention = config::get(&env).is_ok_and(|c| c.retention_cron == event.cron());
     let outcomes = if retention {
         vec![
@@ -38,8 +42,15 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     };
     // Each job has logged its own outcome; a failed one is also reported.
     for (job, outcome) in outcomes {
-        if let Err(failure) = outcome {
-            http::report::job_failed(&env, job, failure, |sending| ctx.wait_until(sending));
+        if let Err(message) = outcome {
+            let event = Event {
+                kind: Kind::Job,
+                context: job.into(),
+                message,
+                request_id: None,
+                tenant_id: None,
+            };
+            http::report::report(&env, event, &|sending| ctx.wait_until(sending));
         }
     }
 }

@@ -184,6 +184,28 @@ test("a panic is reported as fatal, and the next request is served", async () =>
   }
 });
 
+test("an outage that fails every request sends at most 20 reports a minute per isolate", async () => {
+  const sentry = await fakeSentry();
+  const svc = await startWorker({ vars: { SENTRY_DSN: sentry.dsn, SENTRY_ENVIRONMENT: "staging" } });
+  try {
+    const t = await svc.createTenant();
+    await svc.db.exec("ALTER TABLE counters RENAME TO counters_away");
+    const failures = 45;
+    for (let i = 0; i < failures; i++) {
+      const res = await svc.request("GET", `/tenants/${t.tenant_id}/counters`, { headers: admin });
+      assert.equal(res.status, 500);
+    }
+    assert.ok(await eventually(() => sentry.received.length >= 20, 5000), "the first 20 were sent");
+    await new Promise((r) => setTimeout(r, 500));
+    // 45 failures in under a minute, or across one minute's end: 20 per minute at most.
+    const reported = kinds(sentry, "request").length;
+    assert.ok(reported >= 20 && reported <= 40, `${reported} reports for ${failures} failures`);
+  } finally {
+    await svc.close();
+    await sentry.close();
+  }
+});
+
 test("without SENTRY_DSN nothing is sent anywhere, whatever fails", async () => {
   const flushFailures = [];
   const outbound = [];

@@ -158,6 +158,64 @@ impl Sender<'_> {
     }
 }
 
+/// Reports an isolate may send per minute: an outage that fails every request must not
+/// become one outbound request per request (Sentry would drop them anyway, and each is
+/// a subrequest). A panic always goes.
+pub const REPORTS_PER_MINUTE: u32 = 20;
+
+/// A fixed one-minute window of reports.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Throttle {
+    minute: u64,
+    sent: u32,
+}
+
+impl Throttle {
+    /// Whether a report may go at `now_ms`, counting it if so.
+    pub fn admit(&mut self, now_ms: u64) -> bool {
+        let minute = now_ms / 60_000;
+        if minute != self.minute {
+            *self = Throttle { minute, sent: 0 };
+        }
+        self.sent < REPORTS_PER_MINUTE && {
+            self.sent += 1;
+            true
+        }
+    }
+}
+
+/// What of a panic's message may leave: where it happened, and its text with anything
+/// that may be data taken out — a quoted value that is not a Rust name (a string being
+/// sliced, say) becomes `…`, and an unwrapped error's value (after "value: ") is cut —
+/// at most 300 characters.
+pub fn panic_summary(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find('`') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('`') else {
+            rest = "";
+            break;
+        };
+        let quoted = &after[..close];
+        let code_like = quoted.len() <= 40
+            && quoted
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_:<>()".contains(c));
+        out.push('`');
+        out.push_str(if code_like { quoted } else { "…" });
+        out.push('`');
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    if let Some(at) = out.find("value: ") {
+        out.truncate(at + "value:".len());
+        out.push_str(" …");
+    }
+    out.chars().take(300).collect()
+}
+
 /// The event id Sentry expects: a UUID's 32 hex digits, no hyphens.
 pub fn event_id(uuid: &uuid::Uuid) -> String {
     uuid.simple().to_string()
@@ -303,6 +361,37 @@ mod tests {
         assert_eq!(payload["tags"]["kind"], "job");
         assert_eq!(payload["release"], "edgecount@1\"2");
         assert_eq!(payload["environment"], "a\\b");
+    }
+
+    #[test]
+    fn an_isolate_sends_at_most_20_reports_a_minute() {
+        let mut throttle = Throttle::default();
+        let start = 1_700_000_000_000 / 60_000 * 60_000;
+        let sent = (0..100).filter(|i| throttle.admit(start + i * 100)).count();
+        assert_eq!(sent, 20);
+        assert!(
+            throttle.admit(start + 60_000),
+            "the next minute starts over"
+        );
+    }
+
+    #[test]
+    fn a_panic_keeps_where_and_what_but_no_data() {
+        let plain = "panicked at src/http/app.rs:112:9:\nEDGECOUNT_FAULT=panic: a deliberate panic";
+        assert_eq!(panic_summary(plain), plain);
+        let sliced = "panicked at src/a.rs:1:2:\nbyte index 3 is not a char boundary; it is inside 'é' (bytes 2..4) of `Mozilla/5.0 (X11) 203.0.113.9`";
+        let summary = panic_summary(sliced);
+        assert!(summary.ends_with("of `…`"), "{summary}");
+        assert!(!summary.contains("Mozilla") && !summary.contains("203.0"));
+        let unwrapped = "panicked at src/b.rs:3:4:\ncalled `Result::unwrap()` on an `Err` value: Invalid(\"key ck_secret\")";
+        let summary = panic_summary(unwrapped);
+        assert!(
+            summary.contains("`Result::unwrap()` on an `Err` value: …"),
+            "{summary}"
+        );
+        assert!(!summary.contains("ck_secret"));
+        assert_eq!(panic_summary(&"x".repeat(1_000)).len(), 300);
+        assert_eq!(panic_summary("unclosed `quote 1.2.3.4"), "unclosed ");
     }
 
     #[test]

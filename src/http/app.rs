@@ -225,9 +225,6 @@ fn report_failure(
     failure: &Option<ApiError>,
     status: u16,
 ) {
-    let Ok(config) = config::get(env) else {
-        return;
-    };
     let event = Event {
         kind: Kind::Request,
         context: route.into(),
@@ -237,9 +234,7 @@ fn report_failure(
         request_id: Some(request_id.into()),
         tenant_id,
     };
-    if let Some(sending) = report::send(&config, event) {
-        ctx.wait_until(sending);
-    }
+    report::report(env, event, &|sending| ctx.wait_until(sending));
 }
 
 fn to_worker(e: ApiError) -> worker::Error {

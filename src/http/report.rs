@@ -8,24 +8,40 @@
 //! event), so it cannot wait for anything: the panic hook starts the post itself and
 //! hands it to the `waitUntil` of the last event that entered this isolate.
 
-use crate::config::Config;
-use crate::domain::sentry::{event_id, Event, Kind, Sender};
+use crate::config::{self, Config};
+use crate::domain::sentry::{event_id, panic_summary, Event, Kind, Sender, Throttle};
 use crate::platform::{new_uuid_value, now_ms};
 use std::cell::RefCell;
 use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{self, Function, Object, Promise, Reflect};
 use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
-/// Sends `event` if a DSN is configured; the answer is a future to hand to `waitUntil`.
-pub fn send(config: &Config, event: Event) -> Option<impl Future<Output = ()> + 'static> {
-    let promise = post(config, &event)?;
-    Some(async move {
+/// What sends a report on: an event's `waitUntil`, fed the post to wait for.
+pub type WaitUntil<'a> = &'a dyn Fn(Pin<Box<dyn Future<Output = ()>>>);
+
+/// Reports `event` when a DSN is configured and this isolate has not sent its
+/// `REPORTS_PER_MINUTE`: the post starts now and `wait_until` keeps it alive past the
+/// answer.
+pub fn report(env: &Env, event: Event, wait_until: WaitUntil) {
+    let Ok(config) = config::get(env) else {
+        return;
+    };
+    if config.sentry.is_none() || !THROTTLE.with(|t| t.borrow_mut().admit(now_ms())) {
+        return;
+    }
+    let Some(promise) = post(&config, &event) else {
+        return;
+    };
+    wait_until(Box::pin(async move {
         // A report that cannot be delivered is not worth a second failure report.
         if let Err(e) = JsFuture::from(promise).await {
             super::log::failure("sending an error report", &format!("{e:?}"));
         }
-    })
+    }));
 }
 
 /// Starts the POST of `event`'s envelope; `None` without a DSN or when the runtime
@@ -65,7 +81,7 @@ fn post(config: &Config, event: &Event) -> Option<Promise> {
 /// A flush to D1 failed again, `failures` times in a row: reported at the third and
 /// then as the streak doubles (`flush::worth_reporting`), from an object's alarm.
 pub fn flush_failed(
-    env: &worker::Env,
+    env: &Env,
     state: &worker::State,
     context: &str,
     failures: u32,
@@ -75,9 +91,6 @@ pub fn flush_failed(
     if !crate::domain::flush::worth_reporting(failures) {
         return;
     }
-    let Ok(config) = crate::config::get(env) else {
-        return;
-    };
     let event = Event {
         kind: Kind::Flush,
         context: context.into(),
@@ -85,49 +98,28 @@ pub fn flush_failed(
         request_id: None,
         tenant_id,
     };
-    if let Some(sending) = send(&config, event) {
-        state.wait_until(sending);
-    }
-}
-
-/// A scheduled job failed; `wait_until` is the cron event's.
-pub fn job_failed(
-    env: &worker::Env,
-    job: &str,
-    failure: String,
-    wait_until: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()>>>),
-) {
-    let Ok(config) = crate::config::get(env) else {
-        return;
-    };
-    let event = Event {
-        kind: Kind::Job,
-        context: job.into(),
-        message: failure,
-        request_id: None,
-        tenant_id: None,
-    };
-    if let Some(sending) = send(&config, event) {
-        wait_until(Box::pin(sending));
-    }
+    report(env, event, &|sending| state.wait_until(sending));
 }
 
 /// Enters an object's event (request or alarm) for the panic hook.
-pub fn entered_object(env: &worker::Env, state: &worker::State) {
-    if let Ok(config) = crate::config::get(env) {
+pub fn entered_object(env: &Env, state: &worker::State) {
+    if let Ok(config) = config::get(env) {
         entered(&config, state.as_raw());
     }
 }
 
 thread_local! {
+    static THROTTLE: RefCell<Throttle> = RefCell::new(Throttle::default());
     /// The configuration and the event context (anything with `waitUntil`) of the
     /// last event to enter this isolate, for the panic hook.
-    static LAST_EVENT: RefCell<Option<(std::rc::Rc<Config>, JsValue)>> = const { RefCell::new(None) };
+    static LAST_EVENT: RefCell<Option<(Rc<Config>, JsValue)>> = const { RefCell::new(None) };
 }
 
 /// Called as an event enters (a request, an object's request or alarm): with a DSN set,
 /// panics from here on are reported, kept alive by this event's `waitUntil`.
-pub fn entered(config: &std::rc::Rc<Config>, event_context: &JsValue) {
+/// A cron run has no `waitUntil` to hand over (workers-rs keeps it): pass `undefined`,
+/// and a panic's report is posted without one.
+pub fn entered(config: &Rc<Config>, event_context: &JsValue) {
     if config.sentry.is_none() {
         return;
     }
@@ -139,17 +131,22 @@ pub fn entered(config: &std::rc::Rc<Config>, event_context: &JsValue) {
             report_panic(&info.to_string());
         }));
     });
-    LAST_EVENT.with(|last| *last.borrow_mut() = Some((config.clone(), event_context.clone())));
+    LAST_EVENT.with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Some((config.clone(), event_context.clone()));
+        }
+    });
 }
 
 fn report_panic(message: &str) {
-    let Some((config, context)) = LAST_EVENT.with(|last| last.borrow().clone()) else {
+    let last = LAST_EVENT.with(|last| last.try_borrow().ok().and_then(|l| l.clone()));
+    let Some((config, context)) = last else {
         return;
     };
     let event = Event {
         kind: Kind::Panic,
         context: "panic".into(),
-        message: message.into(),
+        message: panic_summary(message),
         request_id: None,
         tenant_id: None,
     };

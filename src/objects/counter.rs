@@ -107,7 +107,7 @@ pub struct CounterObject {
 
 impl DurableObject for CounterObject {
     fn new(state: State, env: Env) -> Self {
-        let storage = CounterStorage::open(state.storage().sql());
+        let storage = CounterStorage::open(&state.storage());
         CounterObject {
             state,
             env,

@@ -8,12 +8,13 @@ use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::objects::schema::Schema;
 use crate::rows::{self, Row};
 use uuid::Uuid;
-use worker::{SqlStorage, SqlStorageValue};
+use worker::{SqlStorage, SqlStorageValue, Storage};
 
 /// The storage's versions (`objects::schema`). 1: as released in 0.1.0.
-pub const SCHEMA: Schema = Schema {
+pub static SCHEMA: Schema = Schema {
     object: "counter",
     steps: &[V1],
+    unversioned_repairs: &[],
 };
 
 const V1: &str = "
@@ -82,9 +83,9 @@ fn operation_of(mut row: Row) -> ApiResult<Operation> {
 }
 
 impl CounterStorage {
-    pub fn open(sql: SqlStorage) -> ApiResult<Self> {
-        SCHEMA.apply(&sql)?;
-        Ok(CounterStorage(sql))
+    pub fn open(storage: &Storage) -> ApiResult<Self> {
+        SCHEMA.apply(storage)?;
+        Ok(CounterStorage(storage.sql()))
     }
 
     pub fn read(&self) -> ApiResult<Option<StoredCounter>> {

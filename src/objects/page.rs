@@ -96,7 +96,7 @@ pub struct PageObject {
 
 impl DurableObject for PageObject {
     fn new(state: State, env: Env) -> Self {
-        let storage = PageStorage::open(state.storage().sql());
+        let storage = PageStorage::open(&state.storage());
         PageObject {
             state,
             env,

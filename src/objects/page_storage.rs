@@ -11,13 +11,15 @@ use crate::domain::visit::{rows_json, VisitRow};
 use crate::error::{ApiResult, OrInternal};
 use crate::objects::schema::Schema;
 use crate::rows;
-use worker::{SqlStorage, SqlStorageValue};
+use worker::{SqlStorage, SqlStorageValue, Storage};
 
-/// The storage's versions (`objects::schema`). 1: as released in 0.1.0; 2: the
-/// `imports` table (import chunks already applied).
-pub const SCHEMA: Schema = Schema {
+/// The storage's versions (`objects::schema`). 1: as released in 0.1.0 (with the
+/// column 0.1.0 itself added to older visit buffers); 2: the `imports` table (import
+/// chunks already applied).
+pub static SCHEMA: Schema = Schema {
     object: "page",
     steps: &[V1, V2],
+    unversioned_repairs: &["ALTER TABLE visit_buffer ADD COLUMN site_hash INTEGER"],
 };
 
 const V1: &str = "
@@ -97,9 +99,9 @@ fn text(s: &Option<String>) -> SqlStorageValue {
 }
 
 impl PageStorage {
-    pub fn open(sql: SqlStorage) -> ApiResult<Self> {
-        SCHEMA.apply(&sql)?;
-        Ok(PageStorage(sql))
+    pub fn open(storage: &Storage) -> ApiResult<Self> {
+        SCHEMA.apply(storage)?;
+        Ok(PageStorage(storage.sql()))
     }
 
     pub fn read(&self) -> ApiResult<Option<PageState>> {

@@ -56,24 +56,28 @@ pub async fn today(env: &Env, day: u64) -> Option<String> {
 }
 
 /// The storage's versions (`objects::schema`). 1: as released in 0.1.0.
-pub const SCHEMA: Schema = Schema {
+pub static SCHEMA: Schema = Schema {
     object: "salt keeper",
     steps: &["CREATE TABLE IF NOT EXISTS salts (day INTEGER PRIMARY KEY, salt TEXT NOT NULL)"],
+    unversioned_repairs: &[],
 };
 
 #[durable_object]
 pub struct SaltKeeper {
     state: State,
     sql: SqlStorage,
+    /// Whether storage is at this code's schema: if not, no salt is read or made.
+    schema: ApiResult<()>,
 }
 
 impl DurableObject for SaltKeeper {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        if let Err(e) = SCHEMA.apply(&sql) {
-            crate::http::log::failure("salt keeper schema", &e);
+        let schema = SCHEMA.apply(&state.storage());
+        if let Err(e) = &schema {
+            crate::http::log::failure("salt keeper schema", e);
         }
-        SaltKeeper { state, sql }
+        SaltKeeper { state, sql, schema }
     }
 
     /// `/day/{n}` → the salt of day n, hex.
@@ -83,6 +87,9 @@ impl DurableObject for SaltKeeper {
         let Some(day) = day else {
             return respond::error(&ApiError::NotFound);
         };
+        if let Err(e) = &self.schema {
+            return respond::error(e);
+        }
         match self.salt_for(day) {
             Ok((salt, created)) => {
                 if created {

@@ -2,19 +2,24 @@
 //! step `i` takes storage from version `i` to `i + 1`. An object runs the steps its
 //! storage lacks when it opens, so an object written by an older release is migrated on
 //! load. Steps are append-only: a released step is never edited (the storage golden
-//! tests, `tests/storage.test.mjs`, pin every version's tables).
+//! tests pin the current version's tables and 0.1.0's: `tests/storage.test.mjs`,
+//! `tests/upgrades.test.mjs`).
 //!
 //! Version 0 is storage without the version table: a new object, or one written by
 //! 0.1.0, whose schema is step 1 (written with `IF NOT EXISTS`, so it fits both).
 
 use crate::error::{ApiError, ApiResult, OrInternal};
+use crate::objects::transaction::atomically;
 use crate::rows;
-use worker::{SqlStorage, SqlStorageValue};
+use worker::{SqlStorage, SqlStorageValue, Storage};
 
 pub struct Schema {
     /// Names the object in errors.
     pub object: &'static str,
     pub steps: &'static [&'static str],
+    /// Run on version-0 storage before the steps, failures ignored: repairs older than
+    /// the version table (a column 0.1.0 itself added where it was missing).
+    pub unversioned_repairs: &'static [&'static str],
 }
 
 impl Schema {
@@ -22,10 +27,15 @@ impl Schema {
         self.steps.len() as u64
     }
 
-    /// Brings `sql` to this schema's version. Runs inside the object's constructor,
-    /// before any event, so nothing else sees storage half-migrated; the steps and the
-    /// new version commit together.
-    pub fn apply(&self, sql: &SqlStorage) -> ApiResult<()> {
+    /// Brings the object's storage to this schema's version, in one transaction: the
+    /// steps and the new version are stored together or not at all. Runs in the
+    /// object's constructor, before any event, so nothing sees storage half-migrated.
+    pub fn apply(&'static self, storage: &Storage) -> ApiResult<()> {
+        let sql = storage.sql();
+        atomically(storage, move || self.migrate(&sql))
+    }
+
+    fn migrate(&self, sql: &SqlStorage) -> ApiResult<()> {
         sql.exec(
             "CREATE TABLE IF NOT EXISTS schema_version (
                singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
@@ -40,9 +50,15 @@ impl Schema {
         .map(|row| row.uint(0))
         .transpose()?
         .unwrap_or(0);
-        for step in pending(stored, self.steps.len())
-            .map_err(|e| ApiError::internal(format!("{} storage: {e}", self.object)))?
-        {
+        let steps = pending(stored, self.steps.len())
+            .map_err(|e| ApiError::internal(format!("{} storage: {e}", self.object)))?;
+        if stored == 0 {
+            for repair in self.unversioned_repairs {
+                // Fails where the repair is not needed (or the table is new): fine.
+                let _ = sql.exec(repair, None);
+            }
+        }
+        for step in steps {
             sql.exec(self.steps[step], None)
                 .or_internal("migrating object storage")?;
         }
