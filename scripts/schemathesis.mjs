@@ -6,11 +6,12 @@
 // shipped) and a fake GitHub for the GitHub cache's routes, creates a tenant, counters,
 // pages and keys, and runs `schemathesis run` with .ci/schemathesis/schemathesis.toml.
 // Exits non-zero on any failure or warning. Extra arguments go to `schemathesis run`
-// (`--seed N` replays a run). Needs a built Worker (build/) and Python 3 with pip: the
-// pinned Schemathesis (.ci/schemathesis/requirements.txt) is installed when missing.
+// (`--seed N` replays a run). Needs a built Worker (build/) and Python 3: the pinned Schemathesis
+// (.ci/schemathesis/requirements.txt) is installed into a virtual environment under
+// node_modules/.cache when missing.
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { ADMIN_KEY, admin, clientIp, startWorker } from "../tests/helpers/worker.mjs";
 import { ORG, startFakeGitHub } from "../tests/fixtures/fake-github.mjs";
 
@@ -20,17 +21,27 @@ const CONFIG = ".ci/schemathesis/schemathesis.toml";
 const REQUIREMENTS = ".ci/schemathesis/requirements.txt";
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
-const PYTHON = spawnSync("python3", ["--version"]).status === 0 ? "python3" : "python";
-/** Schemathesis's command line, run by this Python whatever its PATH holds. */
+const SYSTEM_PYTHON = spawnSync("python3", ["--version"]).status === 0 ? "python3" : "python";
+// A virtual environment of its own, so nothing is installed into the system's Python
+// (which PEP 668 distributions refuse anyway); node_modules is already ignored by git.
+const VENV = resolve(root, "node_modules", ".cache", "edgecount-schemathesis");
+const PYTHON = join(VENV, "bin", "python");
+/** Schemathesis's command line, run by the environment's Python whatever PATH holds. */
 const CLI = ["-c", "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; schemathesis()"];
 
-/** Installs the pinned Schemathesis when this Python has another version or none. */
+/** Installs the pinned Schemathesis into the environment when it has another version or none. */
 function ensureSchemathesis() {
   const pinned = readFileSync(REQUIREMENTS, "utf8").match(/^schemathesis==(\S+)$/m)[1];
   const installed = () =>
-    spawnSync(PYTHON, ["-c", "import importlib.metadata as m; print(m.version('schemathesis'))"], { encoding: "utf8" }).stdout?.trim();
+    existsSync(PYTHON)
+      ? spawnSync(PYTHON, ["-c", "import importlib.metadata as m; print(m.version('schemathesis'))"], { encoding: "utf8" }).stdout?.trim()
+      : undefined;
   if (installed() === pinned) return;
-  const pip = spawnSync(PYTHON, ["-m", "pip", "install", "--quiet", "-r", REQUIREMENTS], { stdio: "inherit" });
+  if (!existsSync(PYTHON)) {
+    const venv = spawnSync(SYSTEM_PYTHON, ["-m", "venv", VENV], { stdio: "inherit" });
+    if (venv.status !== 0) throw new Error(`${SYSTEM_PYTHON} -m venv failed: Python 3 with venv is needed`);
+  }
+  const pip = spawnSync(PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", REQUIREMENTS], { stdio: "inherit" });
   if (pip.status !== 0 || installed() !== pinned) {
     throw new Error(`schemathesis ${pinned} is needed: ${PYTHON} -m pip install -r ${REQUIREMENTS}`);
   }

@@ -3,7 +3,8 @@
 // needs on the account, each step only when it is missing, so a second run changes
 // nothing.
 //   1. the D1 database and the KV namespace wrangler.toml names (and, with --backups,
-//      the R2 bucket for daily backups), created when missing;
+//      the R2 bucket for daily backups), created when missing — ids already in
+//      wrangler.toml are kept when the account has them;
 //   2. their ids written into wrangler.toml in place (comments and other edits kept);
 //   3. D1 migrations applied to the remote database;
 //   4. ADMIN_API_KEY: a random key stored with `wrangler secret put`, printed once.
@@ -72,11 +73,19 @@ function block(toml, table, key, value) {
   const header = new RegExp(`^\\[\\[${table}\\]\\][^\\n]*$`, "gm");
   for (let m; (m = header.exec(toml)); ) {
     const start = m.index;
-    const next = toml.slice(m.index + m[0].length).search(/^\s*\[/m);
+    // The block ends where the next table header starts a line.
+    const next = toml.slice(m.index + m[0].length).search(/^\[/m);
     const end = next < 0 ? toml.length : m.index + m[0].length + next;
     if (new RegExp(`^\\s*${key}\\s*=\\s*"${value}"`, "m").test(toml.slice(start, end))) return [start, end];
   }
   return null;
+}
+
+/** The value of `field = "…"` inside the block, if set. */
+function fieldOf(toml, table, key, value, field) {
+  const found = block(toml, table, key, value);
+  if (!found) return undefined;
+  return new RegExp(`^\\s*${field}\\s*=\\s*"([^"]*)"`, "m").exec(toml.slice(...found))?.[1];
 }
 
 /** `toml` with `field = "…"` set to `id` inside the block; unchanged when it already is. */
@@ -111,21 +120,37 @@ function main() {
     fail("wrangler is not logged in: run `npx wrangler login` (or set CLOUDFLARE_API_TOKEN), then run this again");
   }
 
-  // 1. Resources, each created only when missing.
+  // 1. Resources, each created only when missing. An id already in wrangler.toml (put
+  // there by hand, or by an earlier run) is kept if the account has it.
+  const configured = readFileSync(configPath, "utf8");
+  const d1Name = fieldOf(configured, "d1_databases", "binding", "DB", "database_name") ?? D1_NAME;
+  const givenDatabase = fieldOf(configured, "d1_databases", "binding", "DB", "database_id");
+  const givenNamespace = fieldOf(configured, "kv_namespaces", "binding", KV_BINDING, "id");
   const databases = jsonIn(wrangler(["d1", "list", "--json"]).out, "database list");
-  let databaseId = databases.find((d) => d.name === D1_NAME)?.uuid;
-  if (databaseId) {
-    say(`D1 database ${D1_NAME}: exists (${databaseId})`);
+  let databaseId;
+  if (givenDatabase && givenDatabase !== PLACEHOLDER_DB) {
+    if (!databases.some((d) => d.uuid === givenDatabase)) {
+      fail(`wrangler.toml's database_id ${givenDatabase} is not a D1 database of this account; put back ${PLACEHOLDER_DB} to have one found or created`);
+    }
+    databaseId = givenDatabase;
+    say(`D1 database ${d1Name}: exists (${databaseId}, as wrangler.toml names it)`);
+  } else if ((databaseId = databases.find((d) => d.name === d1Name)?.uuid)) {
+    say(`D1 database ${d1Name}: exists (${databaseId})`);
   } else {
-    const created = wrangler(["d1", "create", D1_NAME]).out;
+    const created = wrangler(["d1", "create", d1Name]).out;
     databaseId = matchIn(created, /"?database_id"?\s*[:=]\s*"([0-9a-f-]{36})"/, "new database's id");
-    say(`D1 database ${D1_NAME}: created (${databaseId})`);
+    say(`D1 database ${d1Name}: created (${databaseId})`);
   }
 
   const namespaces = jsonIn(wrangler(["kv", "namespace", "list"]).out, "namespace list");
-  const titles = [KV_BINDING, `edgecount-${KV_BINDING}`];
-  let namespaceId = namespaces.find((n) => titles.includes(n.title))?.id;
-  if (namespaceId) {
+  let namespaceId;
+  if (givenNamespace && givenNamespace !== PLACEHOLDER_KV) {
+    if (!namespaces.some((n) => n.id === givenNamespace)) {
+      fail(`wrangler.toml's ${KV_BINDING} id ${givenNamespace} is not a KV namespace of this account; put back ${PLACEHOLDER_KV} to have one found or created`);
+    }
+    namespaceId = givenNamespace;
+    say(`KV namespace ${KV_BINDING}: exists (${namespaceId}, as wrangler.toml names it)`);
+  } else if ((namespaceId = namespaces.find((n) => n.title === KV_BINDING)?.id)) {
     say(`KV namespace ${KV_BINDING}: exists (${namespaceId})`);
   } else {
     const created = wrangler(["kv", "namespace", "create", KV_BINDING]).out;
@@ -154,11 +179,9 @@ function main() {
   } else {
     say("wrangler.toml: up to date");
   }
-  if (toml.includes(PLACEHOLDER_DB) || toml.includes(PLACEHOLDER_KV)) fail("wrangler.toml still holds a placeholder id");
-
   // 3. Migrations: wrangler applies only those the remote database lacks.
-  wrangler(["d1", "migrations", "apply", D1_NAME, "--remote"]);
-  say(`D1 migrations: applied to ${D1_NAME} (remote)`);
+  wrangler(["d1", "migrations", "apply", d1Name, "--remote"]);
+  say(`D1 migrations: applied to ${d1Name} (remote)`);
 
   // 4. The administrator key: made and shown once; an existing one is kept.
   // Before the first deploy there is no Worker, so no secrets; any other failure stops

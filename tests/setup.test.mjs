@@ -131,6 +131,43 @@ describe("setup:cloudflare on a new account", () => {
   });
 });
 
+test("an account that has the resources already: found by name, nothing created", () => {
+  const box = sandbox();
+  try {
+    const pristine = box.toml();
+    assert.equal(box.run().status, 0);
+    const made = box.account();
+    // A fresh checkout of the project, the same account.
+    writeFileSync(join(box.project, "wrangler.toml"), pristine);
+    const calls = box.calls().length;
+    const again = box.run();
+    assert.equal(again.status, 0, again.err);
+    assert.deepEqual(commandsOf(box.calls().slice(calls)), ["whoami", "d1 list", "kv namespace list", "d1 migrations apply", "secret list"]);
+    assert.match(box.toml(), new RegExp(`database_id = "${made.d1[0].uuid}"`));
+    assert.match(box.toml(), new RegExp(`id = "${made.kv[0].id}"`));
+    assert.equal(box.account().d1.length, 1);
+    assert.equal(box.account().kv.length, 1);
+  } finally {
+    box.cleanup();
+  }
+});
+
+test("an id in wrangler.toml that the account lacks stops the setup, changing nothing", () => {
+  const box = sandbox();
+  try {
+    const stranger = "11111111-2222-4333-8444-555555555555";
+    writeFileSync(join(box.project, "wrangler.toml"), box.toml().replace('database_id = "00000000-0000-0000-0000-000000000000"', `database_id = "${stranger}"`));
+    const toml = box.toml();
+    const run = box.run();
+    assert.equal(run.status, 1);
+    assert.match(run.err, new RegExp(`database_id ${stranger} is not a D1 database of this account`));
+    assert.equal(box.toml(), toml);
+    assert.deepEqual(commandsOf(box.calls()), ["whoami", "d1 list"], "nothing created");
+  } finally {
+    box.cleanup();
+  }
+});
+
 test("logged out, it stops before touching anything and says how to log in", () => {
   const box = sandbox();
   try {
