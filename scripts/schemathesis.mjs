@@ -5,8 +5,9 @@
 // Objects, D1 and KV, the static assets in front, wrangler.toml's budgets and brakes as
 // shipped) and a fake GitHub for the GitHub cache's routes, creates a tenant, counters,
 // pages and keys, and runs `schemathesis run` with .ci/schemathesis/schemathesis.toml.
-// Exits non-zero on any failure or warning. Extra arguments go to `schemathesis run`
-// (`--seed N` replays a run). Needs a built Worker (build/) and Python 3: the pinned Schemathesis
+// Exits non-zero on any failure or warning. It runs one fixed seed, so CI runs the same
+// cases every time; extra arguments go to `schemathesis run` (`--seed N` for another).
+// Needs a built Worker (build/) and Python 3: the pinned Schemathesis
 // (.ci/schemathesis/requirements.txt) is installed into a virtual environment under
 // node_modules/.cache when missing.
 import { spawn, spawnSync } from "node:child_process";
@@ -20,6 +21,7 @@ process.chdir(root);
 const CONFIG = ".ci/schemathesis/schemathesis.toml";
 const REQUIREMENTS = ".ci/schemathesis/requirements.txt";
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const SEED = "20261124";
 
 const SYSTEM_PYTHON = spawnSync("python3", ["--version"]).status === 0 ? "python3" : "python";
 // A virtual environment of its own, so nothing is installed into the system's Python
@@ -97,6 +99,9 @@ try {
   const env = { ...process.env, ...(await fixtures(svc)) };
   const args = ["--config-file", CONFIG, "run", "public/openapi.json", "--url", svc.url.toString(),
     "--phases", "examples,coverage,fuzzing,stateful", ...process.argv.slice(2)];
+  // One seed unless told otherwise, so a CI run is the same run every time; a new seed
+  // (`-- --seed N`) explores further.
+  if (!args.includes("--seed")) args.push("--seed", SEED);
   console.log(`$ schemathesis ${args.join(" ")}`);
   const started = Date.now();
   const child = spawn(PYTHON, [...CLI, ...args], { env, stdio: "inherit" });

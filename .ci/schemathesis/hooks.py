@@ -12,6 +12,7 @@ They do what a test fixture does, never what the document should say:
   allows (the fixture counter's max_delta is the largest there is, and its value is set to
   the lowest before each increment), and a set that moves the value by a safe integer at
   most (the counter is set to 0 first, from where any value is in reach).
+- A created tenant's or counter's label is made unique, so creations are not all 409s.
 - Destructive operations act on something that exists: a page is visited (created)
   before it is deleted, and a revocation revokes a key issued for it.
 """
@@ -44,6 +45,7 @@ STATS_MAX_DAYS = 400  # domain::stats::MAX_DAYS
 LAST_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
 
 _addresses = itertools.count(1)
+_labels = itertools.count(1)
 _session = requests.Session()
 
 
@@ -151,6 +153,13 @@ def before_call(context, case, kwargs):
     if operation in ("setValue", "v2Set") and isinstance(path.get("counter_id"), str):
         tenant = path.get("tenant_id", TENANT_ID)
         _fixture("POST", f"/tenants/{tenant}/counters/{path['counter_id']}/set", json={"value": 0})
+
+    # Labels are unique per tenant (and tenants' across the service): a generated label
+    # seen before would test the 409 alone.
+    if operation in ("createTenant", "createCounter", "createCounterAlias") and isinstance(case.body, dict):
+        label = case.body.get("label")
+        if isinstance(label, str):
+            case.body["label"] = f"{label[:100]}-{next(_labels)}"
 
     if operation in ("stats", "pageHistory") and isinstance(case.query, dict):
         _fit_range(case.query, stats=operation == "stats")
