@@ -14,7 +14,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { build } from "../scripts/build.mjs";
-import { buildFixture, d1WritesCounter, edgecountOptions, ensureWrk, freePort, uploadSize, wrk } from "./lib.mjs";
+import { buildFixture, d1WritesCounter, edgecountOptions, ensureWrk, freePort, LIMIT_KIB, uploadSize, wrk } from "./lib.mjs";
 import { migrate, root } from "../tests/helpers/worker.mjs";
 import { benchStats } from "./stats.mjs";
 import { benchTransfer, VISITS as TRANSFER_VISITS } from "./transfer.mjs";
@@ -299,7 +299,8 @@ const targets = [
   ["deployed visit within 10 % of limits off", within10(results.ratios.deployed_visit_vs_limits_off)],
   ["≤ 1 D1 write per flush interval", results.hot.d1_writes_per_flush_interval <= 1],
   ["retention ≥ 2,000,000 rows in one run", results.retention.left === 0 && results.retention.totals_exact],
-  ["gzip bundle ≤ 360 KiB", results.bundle.gzip_kib <= 360],
+  [`gzip bundle ≤ ${LIMIT_KIB} KiB (CI's limit)`, results.bundle.gzip_kib <= LIMIT_KIB],
+  ["gzip bundle ≤ 300 KiB (the deploy checks' first goal)", results.bundle.gzip_kib <= 300],
   ["V2 keyed inc within 20 % of unkeyed", results.ratios.v2_keyed_vs_unkeyed_hot >= 0.8],
   ["stats for 90 days under 250 ms locally", results.stats.ranges[90].median_ms < 250],
   ["stats for 90 days under 20,000 D1 rows read", results.stats.ranges[90].rows_read < 20_000],
