@@ -28,10 +28,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
-    if let Ok(config) = config::get(&env) {
-        http::report::entered(&config, &wasm_bindgen::JsValue::UNDEFINED);
+    let config = config::get(&env).ok();
+    if let Some(config) = &config {
+        http::report::entered(config, &wasm_bindgen::JsValue::UNDEFINED);
     }
-    let retention = config::get(&env).is_ok_and(|c| c.retention_cron == event.cron());
+    let retention = config.is_some_and(|c| c.retention_cron == event.cron());
     let outcomes = if retention {
         vec![
             ("retention", jobs::retention::run(&env).await),
