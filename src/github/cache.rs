@@ -87,17 +87,42 @@ pub fn store(env: &Env) -> ApiResult<Kv> {
 }
 
 pub async fn get(kv: &Kv, key: &str) -> Option<Entry> {
-    let read = kv.store.get(key).text_with_metadata::<Value>().await;
-    match read {
-        Ok((body, meta)) => body.map(|body| Entry {
-            body,
-            meta: meta.as_ref().map(EntryMeta::from_json).unwrap_or_default(),
-        }),
+    match get_with_metadata(kv, key).await {
+        Ok(entry) => entry,
         Err(e) => {
-            log::failure("reading the GitHub cache", &e);
+            log::failure("reading the GitHub cache", &format!("{key}: {e}"));
             None
         }
     }
+}
+
+/// `getWithMetadata` on the binding itself: workers-rs decodes metadata through
+/// `serde_wasm_bindgen`, whose generic decoder (and the float formatting its messages
+/// reach) this one read would otherwise bring into the bundle. The metadata is our own
+/// small JSON object, so it crosses as JSON text.
+async fn get_with_metadata(kv: &Kv, key: &str) -> Result<Option<Entry>, String> {
+    let get: Function = Reflect::get(&kv.raw, &JsValue::from_str("getWithMetadata"))
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or("the binding has no getWithMetadata")?;
+    let pending = get
+        .call2(&kv.raw, &JsValue::from_str(key), &JsValue::from_str("text"))
+        .map_err(|e| format!("{e:?}"))?;
+    let read = JsFuture::from(Promise::from(pending))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let field = |name: &str| Reflect::get(&read, &JsValue::from_str(name)).ok();
+    let Some(body) = field("value").and_then(|v| v.as_string()) else {
+        return Ok(None);
+    };
+    let meta = field("metadata")
+        .filter(|m| m.is_object())
+        .and_then(|m| JSON::stringify(&m).ok())
+        .and_then(|text| text.as_string())
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .map(|m| EntryMeta::from_json(&m))
+        .unwrap_or_default();
+    Ok(Some(Entry { body, meta }))
 }
 
 /// The ETags an entry keeps: all, or none when they would not fit KV's metadata (the

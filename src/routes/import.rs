@@ -329,17 +329,14 @@ impl Run<'_> {
             _ => None,
         };
         if !statements.is_empty() {
-            let mut results = self
-                .db
-                .batch(statements)
+            let mut changed = store::changed(&self.db, statements, "importing records")
                 .await
-                .or_internal("importing records")
                 .map_err(|e| (at_first("tenant"), stored::import_failure(e)))?;
             // A claim is not a record.
             if let Some(at) = claim {
-                results.remove(at);
+                changed.remove(at);
             }
-            added += stored::added(&results);
+            added += changed.iter().sum::<u64>();
         }
         // Operations, a counter's run at a time, in file order.
         let mut i = 0;
@@ -379,13 +376,10 @@ impl Run<'_> {
         if !counters.is_empty() {
             let statements =
                 stored::import_statements(&self.db, &self.tenant, &counters).map_err(|e| (0, e))?;
-            let results = self
-                .db
-                .batch(statements)
+            let changed = store::changed(&self.db, statements, "importing counters")
                 .await
-                .or_internal("importing counters")
                 .map_err(|e| (at_first("counter"), stored::import_failure(e)))?;
-            added += stored::added(&results);
+            added += changed.iter().sum::<u64>();
         }
         self.summary.added += added;
         self.summary.unchanged += total.saturating_sub(added);
@@ -562,13 +556,10 @@ impl Run<'_> {
             let days = serde_json::to_string(&site_days).unwrap_or_default();
             let statement =
                 stored::site_visitors(&self.db, &self.tenant, &days).map_err(|e| (0, e))?;
-            let results = self
-                .db
-                .batch(vec![statement])
+            let changed = store::changed(&self.db, vec![statement], "importing site visitors")
                 .await
-                .or_internal("importing site visitors")
                 .map_err(|e| (0, e))?;
-            self.summary.added += stored::added(&results);
+            self.summary.added += changed.iter().sum::<u64>();
         }
         for (i, label, count) in counter_counts {
             let counter = self.counter_for(&label).await.map_err(|e| (i, e))?;

@@ -145,9 +145,6 @@ pub async fn revoke(
             int(now_ms),
         ])
         .or_internal("binding a revocation audit row")?;
-    let results = db
-        .batch(vec![update, audit])
-        .await
-        .or_internal("revoking a credential")?;
-    Ok(crate::store::changes(results.first()) > 0)
+    let changed = crate::store::changed(db, vec![update, audit], "revoking a credential").await?;
+    Ok(changed.first().is_some_and(|&n| n > 0))
 }

@@ -10,8 +10,10 @@ pub mod tenants;
 pub mod transfer;
 
 use crate::error::ApiError;
-use wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{self, Array, Function, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{D1Database, D1PreparedStatement, Env};
 
 pub fn database(env: &Env) -> Result<D1Database, ApiError> {
     env.d1("DB")
@@ -24,12 +26,41 @@ pub fn int(n: impl Into<i128>) -> JsValue {
     JsValue::from_f64(n.into() as f64)
 }
 
-/// Rows a statement changed, as D1 reports it (0 when it does not say).
-pub fn changes(result: Option<&worker::D1Result>) -> u64 {
-    result
-        .and_then(|r| r.meta().ok().flatten())
-        .and_then(|m| m.changes)
-        .unwrap_or(0) as u64
+/// Runs statements as one D1 batch (one transaction) and gives the rows each changed, as
+/// D1 reports them (0 when it does not say). workers-rs reads a result's `meta` through
+/// `serde_wasm_bindgen`, a generic decoder (and the float formatting its messages reach)
+/// brought into the bundle for one number; this reads the number itself.
+pub async fn changed(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+    what: &str,
+) -> Result<Vec<u64>, ApiError> {
+    let failed = |e: JsValue| {
+        let message = e
+            .dyn_ref::<js_sys::Error>()
+            .map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
+        ApiError::Internal(format!("{what}: {message}"))
+    };
+    let field = |object: &JsValue, name: &str| Reflect::get(object, &JsValue::from_str(name));
+    let statements: Array = statements.iter().map(|s| s.inner().clone()).collect();
+    let batch: Function = field(db.as_ref(), "batch")
+        .and_then(|f| f.dyn_into())
+        .map_err(failed)?;
+    let pending = batch.call1(db.as_ref(), &statements).map_err(failed)?;
+    let results = JsFuture::from(Promise::from(pending))
+        .await
+        .map_err(failed)?;
+    let results: Array = results.dyn_into().map_err(failed)?;
+    Ok(results
+        .iter()
+        .map(|result| {
+            field(&result, "meta")
+                .and_then(|meta| field(&meta, "changes"))
+                .ok()
+                .and_then(|n| n.as_f64())
+                .map_or(0, |n| n as u64)
+        })
+        .collect())
 }
 
 /// Which uniqueness rule a failed write broke, if that was the failure.

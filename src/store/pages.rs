@@ -88,17 +88,15 @@ const DELETE_ROWS: u64 = 20_000;
 /// Deletes a page with its visit log, daily totals and record.
 pub async fn delete(db: &D1Database, tenant: &str, page: &str) -> ApiResult<()> {
     loop {
-        let result = db
+        let step = db
             .prepare(
                 "DELETE FROM visits WHERE tenant_id = ?1 AND page_id = ?2 AND seq IN
                    (SELECT seq FROM visits WHERE tenant_id = ?1 AND page_id = ?2 LIMIT ?3)",
             )
             .bind(&[tenant.into(), page.into(), int(DELETE_ROWS)])
-            .or_internal("binding a visit deletion")?
-            .run()
-            .await
-            .or_internal("deleting a page's visits")?;
-        if crate::store::changes(Some(&result)) < DELETE_ROWS {
+            .or_internal("binding a visit deletion")?;
+        let changed = crate::store::changed(db, vec![step], "deleting a page's visits").await?;
+        if changed.iter().sum::<u64>() < DELETE_ROWS {
             break;
         }
     }
@@ -281,22 +279,20 @@ pub async fn roll_up(db: &D1Database, step: &Expired) -> ApiResult<u64> {
     if let Some(before) = &step.before {
         params.push(before.as_str().into());
     }
-    let results = db
-        .batch(vec![
-            db.prepare(format!(
-                "INSERT INTO visit_days (tenant_id, page_id, day, visits, uniques)
+    let rollup = vec![
+        db.prepare(format!(
+            "INSERT INTO visit_days (tenant_id, page_id, day, visits, uniques)
                  SELECT tenant_id, page_id, ?1, SUM(counted), SUM(is_unique)
                  {rows} GROUP BY tenant_id, page_id
                  ON CONFLICT (tenant_id, page_id, day) DO UPDATE
                  SET visits = visits + excluded.visits, uniques = uniques + excluded.uniques"
-            ))
+        ))
+        .bind(&params)
+        .or_internal("binding a rollup")?,
+        db.prepare(format!("DELETE {rows}"))
             .bind(&params)
-            .or_internal("binding a rollup")?,
-            db.prepare(format!("DELETE {rows}"))
-                .bind(&params)
-                .or_internal("binding a retention delete")?,
-        ])
-        .await
-        .or_internal("rolling up visits")?;
-    Ok(crate::store::changes(results.last()))
+            .or_internal("binding a retention delete")?,
+    ];
+    let changed = crate::store::changed(db, rollup, "rolling up visits").await?;
+    Ok(changed.last().copied().unwrap_or(0))
 }

@@ -203,14 +203,12 @@ pub fn delete_page_statements(
 /// Site-wide visitor hashes of days before `day` go: the cron's sweep for tenants no
 /// page flushed since.
 pub async fn expire_visitors(db: &D1Database, day: u64) -> ApiResult<u64> {
-    let result = db
+    let expiry = db
         .prepare("DELETE FROM stats_visitors WHERE day < ?1")
         .bind(&[int(day)])
-        .or_internal("binding a visitor expiry")?
-        .run()
-        .await
-        .or_internal("expiring site-wide visitors")?;
-    Ok(crate::store::changes(Some(&result)))
+        .or_internal("binding a visitor expiry")?;
+    let changed = crate::store::changed(db, vec![expiry], "expiring site-wide visitors").await?;
+    Ok(changed.iter().sum())
 }
 
 /// The answer of `GET /tenants/{t}/stats`, made by D1 in one statement, and the rows

@@ -221,11 +221,6 @@ pub async fn foreign_counters(db: &D1Database, tenant: &str, ids: &str) -> ApiRe
     )
 }
 
-/// Rows the statements of a batch added, in total.
-pub fn added(results: &[worker::D1Result]) -> u64 {
-    results.iter().map(|r| crate::store::changes(Some(r))).sum()
-}
-
 /// A failed import write: a label another counter or tenant already has is the client's
 /// to fix; anything else is ours.
 pub fn import_failure(e: ApiError) -> ApiError {
