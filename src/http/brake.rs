@@ -17,6 +17,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::log;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{Function, Object, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 /// What a braked client is told: the bindings' period in `wrangler.toml`.
@@ -82,14 +85,38 @@ pub fn stop() -> ApiError {
 /// binding (an older `wrangler.toml`) or when it fails, the answer is yes: a brake
 /// protects, it must not break.
 async fn spend(env: &Env, binding: &str, client: &ClientKey) -> bool {
-    let Ok(brake) = env.rate_limiter(binding) else {
+    let Ok(brake) = Reflect::get(env, &JsValue::from_str(binding)) else {
         return true;
     };
-    match brake.limit(client.as_str().to_string()).await {
-        Ok(outcome) => outcome.success,
+    if brake.is_undefined() {
+        return true;
+    }
+    match limit(&brake, client.as_str()).await {
+        Ok(success) => success,
         Err(e) => {
             log::failure("brake unavailable", &e);
             true
         }
     }
+}
+
+/// `limit({key})` on the binding itself, its `{success}` read as it comes: workers-rs
+/// decodes the answer through `serde_wasm_bindgen`, whose generic decoder and the float
+/// formatting its messages reach are bundle weight for one flag.
+async fn limit(brake: &JsValue, key: &str) -> Result<bool, String> {
+    let options = Object::new();
+    Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key))
+        .map_err(|e| format!("{e:?}"))?;
+    let limit: Function = Reflect::get(brake, &JsValue::from_str("limit"))
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or("the binding has no limit")?;
+    let pending = limit.call1(brake, &options).map_err(|e| format!("{e:?}"))?;
+    let outcome = JsFuture::from(Promise::from(pending))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Reflect::get(&outcome, &JsValue::from_str("success"))
+        .ok()
+        .and_then(|s| s.as_bool())
+        .ok_or_else(|| "an answer without success".to_string())
 }

@@ -158,8 +158,11 @@ pub async fn view(ctx: &mut Ctx<'_>, n: &str, field: &str) -> ApiResult<Response
     let (ranked, cache_state, confirmed_ms) =
         match cache::get(&kv, &cache::view_key(&org, field)).await {
             Some(view) => {
-                let ranked: Vec<serde_json::Value> =
-                    serde_json::from_str(&view.body).or_internal("decoding a cached view")?;
+                // Read as a `Value`: a typed `Vec` would bring serde's float formatting in.
+                let ranked = match serde_json::from_str(&view.body) {
+                    Ok(serde_json::Value::Array(items)) => items,
+                    _ => return Err(ApiError::internal("decoding a cached view")),
+                };
                 // A view is as recent as the last confirmation of the list it was built from.
                 let list = CachedPath::Repos(org.clone()).kv_key();
                 let confirmed = view.confirmed_ms(&list, &cache::confirmations(&kv).await);
