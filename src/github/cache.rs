@@ -7,14 +7,14 @@
 
 use crate::domain::crypto::{hex, sha256};
 use crate::domain::github::ranking::ViewField;
-use crate::error::{ApiError, ApiResult, OrInternal};
+use crate::error::{ApiError, ApiResult};
 use crate::http::log;
 use serde::Serialize;
 use serde_json::Value;
 use worker::js_sys::{Function, Promise, Reflect, Uint8Array, JSON};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Env, KvStore};
+use worker::Env;
 
 pub const BINDING: &str = "GITHUB_CACHE";
 /// KV metadata is limited to 1,024 bytes.
@@ -69,21 +69,18 @@ impl Entry {
     }
 }
 
-/// The cache's KV namespace: read through workers-rs, written through the binding
-/// itself (workers-rs's put serializes values generically, which pulled float formatting
-/// into the bundle for a value that is always text or bytes).
+/// The cache's KV namespace, read and written through the binding itself: workers-rs
+/// encodes options and decodes metadata generically, which pulled float formatting and
+/// `serde_wasm_bindgen`'s codec into the bundle for values that are always text or bytes.
 pub struct Kv {
-    store: KvStore,
     raw: JsValue,
 }
 
 pub fn store(env: &Env) -> ApiResult<Kv> {
-    let raw = Reflect::get(env, &JsValue::from_str(BINDING))
-        .map_err(|_| ApiError::internal("KV binding GITHUB_CACHE"))?;
-    Ok(Kv {
-        store: env.kv(BINDING).or_internal("KV binding GITHUB_CACHE")?,
-        raw,
-    })
+    match Reflect::get(env, &JsValue::from_str(BINDING)) {
+        Ok(raw) if raw.is_object() => Ok(Kv { raw }),
+        _ => Err(ApiError::internal("KV binding GITHUB_CACHE")),
+    }
 }
 
 pub async fn get(kv: &Kv, key: &str) -> Option<Entry> {
@@ -96,21 +93,26 @@ pub async fn get(kv: &Kv, key: &str) -> Option<Entry> {
     }
 }
 
-/// `getWithMetadata` on the binding itself: workers-rs decodes metadata through
-/// `serde_wasm_bindgen`, whose generic decoder (and the float formatting its messages
-/// reach) this one read would otherwise bring into the bundle. The metadata is our own
-/// small JSON object, so it crosses as JSON text.
-async fn get_with_metadata(kv: &Kv, key: &str) -> Result<Option<Entry>, String> {
-    let get: Function = Reflect::get(&kv.raw, &JsValue::from_str("getWithMetadata"))
+/// Reads go to the binding itself, like writes: workers-rs encodes a read's options and
+/// decodes metadata through `serde_wasm_bindgen`, whose generic codec (and the float
+/// formatting its messages reach) these few reads would otherwise bring into the bundle.
+/// `method` is `get` or `getWithMetadata`; `kind` is how the value is returned.
+async fn read(kv: &Kv, method: &str, key: &str, kind: &str) -> Result<JsValue, String> {
+    let get: Function = Reflect::get(&kv.raw, &JsValue::from_str(method))
         .ok()
         .and_then(|f| f.dyn_into().ok())
-        .ok_or("the binding has no getWithMetadata")?;
+        .ok_or_else(|| format!("the binding has no {method}"))?;
     let pending = get
-        .call2(&kv.raw, &JsValue::from_str(key), &JsValue::from_str("text"))
+        .call2(&kv.raw, &JsValue::from_str(key), &JsValue::from_str(kind))
         .map_err(|e| format!("{e:?}"))?;
-    let read = JsFuture::from(Promise::from(pending))
+    JsFuture::from(Promise::from(pending))
         .await
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// A cached path's body with its metadata (our own small JSON object, crossing as text).
+async fn get_with_metadata(kv: &Kv, key: &str) -> Result<Option<Entry>, String> {
+    let read = read(kv, "getWithMetadata", key, "text").await?;
     let field = |name: &str| Reflect::get(&read, &JsValue::from_str(name)).ok();
     let Some(body) = field("value").and_then(|v| v.as_string()) else {
         return Ok(None);
@@ -148,12 +150,11 @@ pub async fn put(kv: &Kv, key: &str, entry: &Entry) -> bool {
 }
 
 pub async fn confirmations(kv: &Kv) -> Confirmations {
-    match kv.store.get(CONFIRMED_KEY).text().await {
-        Ok(Some(text)) => match serde_json::from_str(&text) {
-            Ok(Value::Object(map)) => map,
+    match read(kv, "get", CONFIRMED_KEY, "text").await {
+        Ok(text) => match text.as_string().map(|t| serde_json::from_str(&t)) {
+            Some(Ok(Value::Object(map))) => map,
             _ => Confirmations::new(),
         },
-        Ok(None) => Confirmations::new(),
         Err(e) => {
             log::failure("reading the GitHub cache", &e);
             Confirmations::new()
@@ -217,8 +218,9 @@ pub fn proxy_key(target: &str) -> String {
 /// A proxy copy is its metadata as one JSON line, then the body: no metadata size limit
 /// applies, and one read returns both.
 pub async fn proxy_get(kv: &Kv, key: &str) -> Option<(ProxyMeta, Vec<u8>)> {
-    let mut stored = match kv.store.get(key).bytes().await {
-        Ok(stored) => stored?,
+    let mut stored = match read(kv, "get", key, "arrayBuffer").await {
+        Ok(stored) if stored.is_null() => return None,
+        Ok(stored) => Uint8Array::new(&stored).to_vec(),
         Err(e) => {
             log::failure("reading the GitHub proxy cache", &e);
             return None;
