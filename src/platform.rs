@@ -1,9 +1,11 @@
-//! The runtime's clock, randomness and regular expressions, handed to the domain as plain
-//! values and functions.
+//! The runtime's clock, randomness, regular expressions and binding calls, handed to the
+//! rest as plain values and functions.
 
 use crate::domain::ids::uuid_v7;
 use crate::error::{ApiError, ApiResult};
-use worker::js_sys;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{self, Array, Function, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
 
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
@@ -22,6 +24,30 @@ pub fn new_uuid() -> ApiResult<String> {
 
 pub fn new_uuid_value() -> ApiResult<uuid::Uuid> {
     Ok(uuid_v7(now_ms(), random_bytes()?))
+}
+
+/// Calls `method` on a binding and awaits its answer. For the few platform calls made
+/// without workers-rs, whose typed wrappers decode answers through generic codecs that
+/// cost the bundle more than the calls (ARCHITECTURE.md, the bundle). A failure is the
+/// thrown error's message.
+pub async fn call_binding(
+    binding: &JsValue,
+    method: &str,
+    args: &[&JsValue],
+) -> Result<JsValue, String> {
+    let message = |e: JsValue| {
+        e.dyn_ref::<js_sys::Error>()
+            .map_or_else(|| format!("{e:?}"), |e| String::from(e.message()))
+    };
+    let function: Function = Reflect::get(binding, &JsValue::from_str(method))
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| format!("the binding has no {method}"))?;
+    let args: Array = args.iter().copied().collect();
+    let pending = Reflect::apply(&function, binding, &args).map_err(message)?;
+    JsFuture::from(Promise::from(pending))
+        .await
+        .map_err(message)
 }
 
 thread_local! {

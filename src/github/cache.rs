@@ -9,11 +9,11 @@ use crate::domain::crypto::{hex, sha256};
 use crate::domain::github::ranking::ViewField;
 use crate::error::{ApiError, ApiResult};
 use crate::http::log;
+use crate::platform::call_binding;
 use serde::Serialize;
 use serde_json::Value;
-use worker::js_sys::{Function, Promise, Reflect, Uint8Array, JSON};
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
+use worker::js_sys::{Reflect, Uint8Array, JSON};
+use worker::wasm_bindgen::JsValue;
 use worker::Env;
 
 pub const BINDING: &str = "GITHUB_CACHE";
@@ -98,16 +98,8 @@ pub async fn get(kv: &Kv, key: &str) -> Option<Entry> {
 /// formatting its messages reach) these few reads would otherwise bring into the bundle.
 /// `method` is `get` or `getWithMetadata`; `kind` is how the value is returned.
 async fn read(kv: &Kv, method: &str, key: &str, kind: &str) -> Result<JsValue, String> {
-    let get: Function = Reflect::get(&kv.raw, &JsValue::from_str(method))
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(|| format!("the binding has no {method}"))?;
-    let pending = get
-        .call2(&kv.raw, &JsValue::from_str(key), &JsValue::from_str(kind))
-        .map_err(|e| format!("{e:?}"))?;
-    JsFuture::from(Promise::from(pending))
-        .await
-        .map_err(|e| format!("{e:?}"))
+    let args = [&JsValue::from_str(key), &JsValue::from_str(kind)];
+    call_binding(&kv.raw, method, &args).await
 }
 
 /// A cached path's body with its metadata (our own small JSON object, crossing as text).
@@ -255,16 +247,7 @@ pub async fn proxy_put(
 async fn put_raw(kv: &Kv, key: &str, value: &JsValue, options: &str) -> bool {
     let written = async {
         let options = JSON::parse(options).map_err(|e| format!("options: {e:?}"))?;
-        let put: Function = Reflect::get(&kv.raw, &JsValue::from_str("put"))
-            .ok()
-            .and_then(|f| f.dyn_into().ok())
-            .ok_or("the binding has no put")?;
-        let pending = put
-            .call3(&kv.raw, &JsValue::from_str(key), value, &options)
-            .map_err(|e| format!("{e:?}"))?;
-        JsFuture::from(Promise::from(pending))
-            .await
-            .map_err(|e| format!("{e:?}"))
+        call_binding(&kv.raw, "put", &[&JsValue::from_str(key), value, &options]).await
     };
     match written.await {
         Ok(_) => true,

@@ -15,11 +15,11 @@
 use crate::domain::client::ClientKey;
 use crate::error::{ApiError, ApiResult};
 use crate::http::log;
+use crate::platform::call_binding;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{Function, Object, Promise, Reflect};
-use worker::wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
+use worker::js_sys::{Object, Reflect};
 use worker::Env;
 
 /// What a braked client is told: the bindings' period in `wrangler.toml`.
@@ -107,14 +107,7 @@ async fn limit(brake: &JsValue, key: &str) -> Result<bool, String> {
     let options = Object::new();
     Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key))
         .map_err(|e| format!("{e:?}"))?;
-    let limit: Function = Reflect::get(brake, &JsValue::from_str("limit"))
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or("the binding has no limit")?;
-    let pending = limit.call1(brake, &options).map_err(|e| format!("{e:?}"))?;
-    let outcome = JsFuture::from(Promise::from(pending))
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let outcome = call_binding(brake, "limit", &[&options]).await?;
     Reflect::get(&outcome, &JsValue::from_str("success"))
         .ok()
         .and_then(|s| s.as_bool())

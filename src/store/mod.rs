@@ -10,9 +10,9 @@ pub mod tenants;
 pub mod transfer;
 
 use crate::error::ApiError;
+use crate::platform::call_binding;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{self, Array, Function, Promise, Reflect};
-use worker::wasm_bindgen_futures::JsFuture;
+use worker::js_sys::{Array, Reflect};
 use worker::{D1Database, D1PreparedStatement, Env};
 
 pub fn database(env: &Env) -> Result<D1Database, ApiError> {
@@ -35,22 +35,15 @@ pub async fn changed(
     statements: Vec<D1PreparedStatement>,
     what: &str,
 ) -> Result<Vec<u64>, ApiError> {
-    let failed = |e: JsValue| {
-        let message = e
-            .dyn_ref::<js_sys::Error>()
-            .map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
-        ApiError::Internal(format!("{what}: {message}"))
-    };
+    let failed = |message: String| ApiError::Internal(format!("{what}: {message}"));
     let field = |object: &JsValue, name: &str| Reflect::get(object, &JsValue::from_str(name));
     let statements: Array = statements.iter().map(|s| s.inner().clone()).collect();
-    let batch: Function = field(db.as_ref(), "batch")
-        .and_then(|f| f.dyn_into())
-        .map_err(failed)?;
-    let pending = batch.call1(db.as_ref(), &statements).map_err(failed)?;
-    let results = JsFuture::from(Promise::from(pending))
+    let results = call_binding(db.as_ref(), "batch", &[&statements])
         .await
         .map_err(failed)?;
-    let results: Array = results.dyn_into().map_err(failed)?;
+    let results: Array = results
+        .dyn_into()
+        .map_err(|_| failed("a batch answer that is not a list".into()))?;
     Ok(results
         .iter()
         .map(|result| {
