@@ -1,5 +1,5 @@
 // The Worker's bundle as `wrangler deploy --dry-run` reports it, and (run directly, as
-// `.ci/run` does) a check that it stays within our limit of 345 KiB gzipped: the Free
+// `.ci/run` does) a check that it stays within our limit of 350 KiB gzipped: the Free
 // plan's 3 MiB is far off, but every KiB is parsed on every cold start. (300 KiB until
 // export, import and backups took it to 354.9 KiB, then 360 until error reports and
 // storage versions took it to 361.8; reading bindings without workers-rs's generic
@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
-export const LIMIT_KIB = 345;
+export const LIMIT_KIB = 350;
 
 export function uploadSize() {
   const outdir = mkdtempSync(join(tmpdir(), "edgecount-dist-"));

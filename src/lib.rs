@@ -11,6 +11,7 @@ pub mod error;
 pub mod github;
 pub mod http;
 pub mod jobs;
+pub mod lanes;
 pub mod objects;
 pub mod platform;
 pub mod routes;

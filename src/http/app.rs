@@ -41,7 +41,16 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
     let mut tenant_id = None;
     let mut counting = None;
 
-    let outcome = serve(req, &url, env, &mut pattern, &mut tenant_id, &mut counting).await;
+    let outcome = serve(
+        req,
+        &url,
+        env,
+        ctx,
+        &mut pattern,
+        &mut tenant_id,
+        &mut counting,
+    )
+    .await;
     let (mut response, failure) = match outcome {
         Ok(response) => (response, None),
         // A badge is an image whatever went wrong, even before its handler ran.
@@ -112,6 +121,7 @@ async fn serve(
     req: Request,
     url: &str,
     env: &Env,
+    waits: &Context,
     pattern: &mut &'static str,
     tenant_id: &mut Option<String>,
     counting: &mut Option<(ClientKey, bool)>,
@@ -197,6 +207,7 @@ async fn serve(
         path,
         query,
         env,
+        waits,
         config,
         client,
         head: method == Method::Head,

@@ -11,7 +11,7 @@ use crate::domain::ledger::Actor;
 use crate::domain::visit::{client_hash, day_of};
 use crate::error::{ApiError, ApiResult};
 use std::rc::Rc;
-use worker::{Env, Request};
+use worker::{Context, Env, Request};
 
 pub struct Ctx<'a> {
     pub req: Request,
@@ -20,6 +20,8 @@ pub struct Ctx<'a> {
     /// The raw query string, decoded only when a handler asks for a parameter.
     pub query: Option<String>,
     pub env: &'a Env,
+    /// The request's context, for work that must outlive the answer (`waitUntil`).
+    pub waits: &'a Context,
     pub config: Rc<Config>,
     /// Who is asking, for budgets.
     pub client: ClientKey,

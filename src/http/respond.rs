@@ -2,7 +2,7 @@
 //! the budget headers objects set and the Worker relays.
 
 use crate::domain::budget::Decision;
-use crate::error::{ApiError, ApiResult, OrInternal};
+use crate::error::{ApiError, ApiResult};
 use worker::{Headers, Response, ResponseBody, ResponseBuilder};
 
 pub const JSON: &str = "application/json; charset=utf-8";
@@ -56,11 +56,13 @@ pub fn from_object(context: &str, answer: ApiResult<Response>) -> worker::Result
     })
 }
 
-/// A counted object's budget decision, as the client sees it: the object sets these on
-/// its own answer, and the Worker relays them.
-pub fn with_budget(response: Response, budget: Option<Decision>) -> ApiResult<Response> {
-    if let Some(decision) = &budget {
-        decorate_budget(response.headers(), decision).or_internal("answering")?;
+/// A counted object's answer with its budget decision, as the client sees it: the
+/// object sets these headers on its own answer (or the Worker on a batch member's), and
+/// the Worker relays them.
+pub fn budgeted(status: u16, body: String, budget: Option<&Decision>) -> worker::Result<Response> {
+    let response = json(status, body)?;
+    if let Some(decision) = budget {
+        decorate_budget(response.headers(), decision)?;
     }
     Ok(response)
 }

@@ -20,12 +20,12 @@ use crate::domain::ids::uuid_v7;
 use crate::domain::ledger::{self, replay_of, Operation, OperationKind};
 use crate::domain::views::{counter_json, mutation_json};
 use crate::error::{ApiError, ApiResult, OrInternal};
-use crate::http::respond::{self, with_budget};
+use crate::http::respond;
 use crate::http::router::path_and_query;
 use crate::http::{log, report};
 use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
-use crate::objects::counter_protocol::CounterCall;
+use crate::objects::counter_protocol::{encode_answers, Answered, CounterCall, BATCH_PATH};
 use crate::objects::counter_storage::{CounterStorage, Pruned, StoredCounter};
 use crate::objects::transaction::atomically;
 use crate::platform::{now_ms, random_bytes};
@@ -131,6 +131,7 @@ impl DurableObject for CounterObject {
                 upto,
             }) => self.export(&tenant.to_string(), after, upto).await,
             Ok(CounterCall::Import { tenant }) => self.import(&mut req, &tenant.to_string()).await,
+            Err(_) if path == BATCH_PATH => self.serve_batch(&mut req).await,
             Ok(call) => self.serve(call).await,
             Err(e) => Err(e),
         };
@@ -183,61 +184,85 @@ impl CounterObject {
 
     async fn serve(&self, call: CounterCall) -> ApiResult<Response> {
         self.load().await?;
-        let decided = {
-            let mut slot = self.counter.borrow_mut();
-            let Slot::Present(live) = &mut *slot else {
-                return Err(ApiError::CounterNotFound);
-            };
-            // A counter answers only under its own tenant; elsewhere it does not exist.
-            let meta = &live.stored.meta;
-            let reconcile = call == CounterCall::Reconcile;
-            if !reconcile
-                && call.tenant().map(|t| t.to_string()).as_deref() != Some(&meta.tenant_id)
-            {
-                return Err(ApiError::CounterNotFound);
-            }
-            match call {
-                CounterCall::Read { .. } => Decided::Answer {
-                    body: counter_json(meta, &live.stored.state),
-                    changed: false,
-                    budget: None,
-                },
-                CounterCall::History { limit, before, .. } => Decided::Answer {
-                    body: self.history(meta, limit, before)?,
-                    changed: false,
-                    budget: None,
-                },
-                CounterCall::Reconcile => Decided::Answer {
-                    body: self.reconcile(&meta.counter_id, live.persisted.value)?,
-                    changed: false,
-                    budget: None,
-                },
-                _ => self.mutate(live, &call)?,
-            }
+        let decided = self.decide(&call)?;
+        self.settle([&decided]).await?;
+        let a = answered(decided);
+        respond::budgeted(a.status, a.body, a.budget.as_ref()).or_internal("answering")
+    }
+
+    /// A batch of increments the Worker gathered (`BATCH_PATH`): each decided in turn as
+    /// if it came alone, all stored in one write, each answered on its own line. A
+    /// failed write fails them all: none of their changes is kept.
+    async fn serve_batch(&self, req: &mut Request) -> ApiResult<Response> {
+        let text = req.text().await.or_internal("reading a batch")?;
+        if text.lines().count() > crate::lanes::MAX_BATCH {
+            return Err(ApiError::internal("a batch over its size"));
+        }
+        self.load().await?;
+        let decided: Vec<ApiResult<Decided>> = text
+            .lines()
+            .map(|line| {
+                let (path, query) = path_and_query(line);
+                match CounterCall::parse(path, query)? {
+                    call @ CounterCall::Increment { .. } => self.decide(&call),
+                    _ => Err(ApiError::internal("a batch holds increments only")),
+                }
+            })
+            .collect();
+        self.settle(decided.iter().flatten()).await?;
+        let answers: Vec<Answered> = decided
+            .into_iter()
+            .map(|d| d.map_or_else(|e| Answered::error(&e), answered))
+            .collect();
+        respond::json(200, encode_answers(&answers)).or_internal("answering a batch")
+    }
+
+    /// Decides one call against the counter in memory. Synchronous: no other request
+    /// interleaves.
+    fn decide(&self, call: &CounterCall) -> ApiResult<Decided> {
+        let mut slot = self.counter.borrow_mut();
+        let Slot::Present(live) = &mut *slot else {
+            return Err(ApiError::CounterNotFound);
         };
-        let (body, budget) = match decided {
-            Decided::OverBudget(decision) => {
-                let refused = respond::error(&ApiError::RateLimitExceeded {
-                    retry_after_seconds: decision.retry_after_seconds,
-                })
-                .or_internal("answering")?;
-                return with_budget(refused, Some(decision));
-            }
-            Decided::Answer {
-                body,
-                changed: true,
-                budget,
-            } => {
-                self.write_in_batch().await?;
-                (body, budget)
-            }
-            Decided::Answer { body, budget, .. } => {
-                // What this answer shows may include the open batch's changes.
-                self.batch.settled().await?;
-                (body, budget)
-            }
+        // A counter answers only under its own tenant; elsewhere it does not exist.
+        let meta = &live.stored.meta;
+        let reconcile = *call == CounterCall::Reconcile;
+        if !reconcile && call.tenant().map(|t| t.to_string()).as_deref() != Some(&meta.tenant_id) {
+            return Err(ApiError::CounterNotFound);
+        }
+        let answer = |body| Decided::Answer {
+            body,
+            changed: false,
+            budget: None,
         };
-        with_budget(respond::json(200, body).or_internal("answering")?, budget)
+        Ok(match call {
+            CounterCall::Read { .. } => answer(counter_json(meta, &live.stored.state)),
+            CounterCall::History { limit, before, .. } => {
+                answer(self.history(meta, *limit, *before)?)
+            }
+            CounterCall::Reconcile => {
+                answer(self.reconcile(&meta.counter_id, live.persisted.value)?)
+            }
+            _ => self.mutate(live, call)?,
+        })
+    }
+
+    /// Waits until what the decisions show is stored: one batch write when any changed
+    /// the counter, else the open batch (an answer may show its changes). A refusal
+    /// waits for nothing.
+    async fn settle<'d>(&self, decided: impl IntoIterator<Item = &'d Decided>) -> ApiResult<()> {
+        let (mut changed, mut shown) = (false, false);
+        for d in decided {
+            if let Decided::Answer { changed: c, .. } = d {
+                changed |= *c;
+                shown = true;
+            }
+        }
+        match (changed, shown) {
+            (true, _) => self.write_in_batch().await,
+            (false, true) => self.batch.settled().await,
+            (false, false) => Ok(()),
+        }
     }
 
     /// Decides one mutation in memory, or replays the answer to its idempotency key.
@@ -664,6 +689,23 @@ impl CounterObject {
 }
 
 /// The answer a mutation gave, rebuilt from its operation for a replay.
+/// A decision as the client sees it: a refusal is the contract's 429 with the budget.
+fn answered(decided: Decided) -> Answered {
+    match decided {
+        Decided::Answer { body, budget, .. } => Answered {
+            status: 200,
+            budget,
+            body,
+        },
+        Decided::OverBudget(decision) => Answered {
+            budget: Some(decision),
+            ..Answered::error(&ApiError::RateLimitExceeded {
+                retry_after_seconds: decision.retry_after_seconds,
+            })
+        },
+    }
+}
+
 fn answer_of(op: &Operation) -> Mutation {
     Mutation {
         operation_id: op.id.hyphenated().to_string(),

@@ -4,6 +4,7 @@
 //! invocation logs record an object request's URL. Pure, so the round trip is tested
 //! natively.
 
+use crate::domain::budget::Decision;
 use crate::domain::client::ClientKey;
 use crate::domain::counter::{check_value, Delta};
 use crate::domain::idempotency::IdempotencyKey;
@@ -28,6 +29,79 @@ impl Shown {
             value: v.get("value")?.as_i64()?,
         })
     }
+}
+
+/// Where a batch of increments goes: the body holds one `/inc` call path per line, the
+/// answer one [`Answered`] per line, in the same order (`routes::increments`).
+pub const BATCH_PATH: &str = "/incs";
+
+/// One call's answer within a batch: what the object would have answered it alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub status: u16,
+    pub budget: Option<Decision>,
+    /// Compact JSON: one line.
+    pub body: String,
+}
+
+impl Answered {
+    pub fn error(e: &ApiError) -> Answered {
+        Answered {
+            status: e.status(),
+            budget: None,
+            body: e.body(),
+        }
+    }
+}
+
+/// A batch's answers, a line each: `status budget body`, the budget `-` or
+/// `{a|r}limit,remaining,retry` (allowed or refused).
+pub fn encode_answers(answers: &[Answered]) -> String {
+    let mut out = String::new();
+    for a in answers {
+        let budget = a.budget.map_or("-".into(), |d| {
+            let verdict = if d.allowed { 'a' } else { 'r' };
+            format!(
+                "{verdict}{},{},{}",
+                d.limit, d.remaining, d.retry_after_seconds
+            )
+        });
+        out += &format!("{} {budget} {}\n", a.status, a.body);
+    }
+    out
+}
+
+pub fn parse_answers(text: &str) -> Option<Vec<Answered>> {
+    text.lines()
+        .map(|line| {
+            let mut parts = line.splitn(3, ' ');
+            let status = parts.next()?.parse().ok()?;
+            let budget = match parts.next()? {
+                "-" => None,
+                b => {
+                    let allowed = match b.get(..1)? {
+                        "a" => true,
+                        "r" => false,
+                        _ => return None,
+                    };
+                    let mut n = b[1..].split(',');
+                    let mut next = || n.next()?.parse::<u64>().ok();
+                    Some(Decision {
+                        allowed,
+                        limit: u32::try_from(next()?).ok()?,
+                        remaining: u32::try_from(next()?).ok()?,
+                        retry_after_seconds: next()?,
+                    })
+                }
+            };
+            let body = parts.next()?.to_string();
+            Some(Answered {
+                status,
+                budget,
+                body,
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,6 +445,52 @@ mod tests {
             })
         );
         assert_eq!(Shown::from_answer("{}"), None);
+    }
+
+    #[test]
+    fn batch_answers_round_trip() {
+        let answers = vec![
+            Answered {
+                status: 200,
+                budget: Some(Decision {
+                    allowed: true,
+                    limit: 10,
+                    remaining: 9,
+                    retry_after_seconds: 0,
+                }),
+                body: r#"{"counter_id":"c","value":1}"#.into(),
+            },
+            Answered {
+                status: 429,
+                budget: Some(Decision {
+                    allowed: false,
+                    limit: 10,
+                    remaining: 0,
+                    retry_after_seconds: 42,
+                }),
+                body: ApiError::RateLimitExceeded {
+                    retry_after_seconds: 42,
+                }
+                .body(),
+            },
+            Answered::error(&ApiError::DeltaExceedsMaximum { max_delta: 5 }),
+            Answered {
+                status: 200,
+                budget: None,
+                body: r#"{"label":"a b  c"}"#.into(),
+            },
+        ];
+        assert_eq!(parse_answers(&encode_answers(&answers)), Some(answers));
+        assert_eq!(parse_answers(""), Some(vec![]));
+        for bad in [
+            "200",
+            "x - {}",
+            "200 q1,2,3 {}",
+            "200 a1,2 {}",
+            "200 a1,2,x {}",
+        ] {
+            assert_eq!(parse_answers(bad), None, "{bad}");
+        }
     }
 
     #[test]

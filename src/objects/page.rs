@@ -25,7 +25,7 @@ use crate::domain::uniques::{DayUniques, Seen};
 use crate::domain::views::TenantSettings;
 use crate::domain::visit::{day_of, parse_visitor_hash, VisitRow, DAY_MS};
 use crate::error::{ApiError, ApiResult, OrInternal};
-use crate::http::respond::{self, with_budget};
+use crate::http::respond;
 use crate::http::{log, report};
 use crate::objects::alarm::Alarm;
 use crate::objects::batch::BatchWriter;
@@ -667,5 +667,5 @@ fn remember_visitors(live: &mut Live, visitors: impl IntoIterator<Item = [u8; 16
 
 fn answer_json(answer: &impl serde::Serialize, budget: Option<Decision>) -> ApiResult<Response> {
     let body = serde_json::to_string(answer).or_internal("encoding a page answer")?;
-    with_budget(respond::json(200, body).or_internal("answering")?, budget)
+    respond::budgeted(200, body, budget.as_ref()).or_internal("answering")
 }

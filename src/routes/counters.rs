@@ -126,7 +126,10 @@ pub async fn increment(
         view: false,
         actor: ctx.actor(),
     };
-    call_object(ctx.env, counter, &call).await
+    match (v2, key) {
+        (false, None) => crate::routes::increments::increment(ctx, tenant, counter, &call).await,
+        _ => call_object(ctx.env, counter, &call).await,
+    }
 }
 
 /// The request's Idempotency-Key; V2 requires one (an empty header is none).

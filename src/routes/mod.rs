@@ -8,6 +8,7 @@ pub mod embeds;
 pub mod export;
 pub mod github;
 pub mod import;
+pub mod increments;
 pub mod migration;
 pub mod pages;
 pub mod stats;
