@@ -126,10 +126,7 @@ pub async fn increment(
         view: false,
         actor: ctx.actor(),
     };
-    match (v2, key) {
-        (false, None) => crate::routes::increments::increment(ctx, tenant, counter, &call).await,
-        _ => call_object(ctx.env, counter, &call).await,
-    }
+    crate::routes::increments::increment(ctx, tenant, counter, &call).await
 }
 
 /// The request's Idempotency-Key; V2 requires one (an empty header is none).

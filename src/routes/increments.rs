@@ -1,9 +1,9 @@
-//! Public increments, coalesced: while one call to a counter's object is in flight, later
+//! Increments, coalesced: while one call to a counter's object is in flight, later
 //! increments of the same counter in this isolate queue in its lane (`crate::lanes`) and
 //! leave together in the next call, one object request for many clients. The object
-//! decides each as if it came alone (budget, limits, its own operation) and stores them
-//! in one write; each client gets its own answer. Keyed and V2 increments go alone: their
-//! replays are per key.
+//! decides each in turn as if it came alone (budget, limits, its Idempotency-Key, which
+//! it checks against the operations pending beside it too) and stores them in one
+//! write; each client gets its own answer.
 //!
 //! Requests share only memory here, never code: the runtime refuses I/O made on another
 //! request's behalf, and every request's Rust tasks share one executor, so a task woken
