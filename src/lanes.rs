@@ -11,6 +11,9 @@ use std::collections::HashMap;
 pub const MAX_BATCH: usize = 64;
 /// A flight older than this no longer holds its lane.
 pub const STALE_MS: u64 = 30_000;
+/// At most this many members wait in a lane; more go alone, so a flood of them cannot
+/// keep the ones queued before it waiting for many flights.
+pub const MAX_QUEUED: usize = 4 * MAX_BATCH;
 
 struct Lane<M> {
     queue: Vec<M>,
@@ -33,16 +36,21 @@ impl<M> Default for Lanes<M> {
 }
 
 impl<M> Lanes<M> {
-    /// Queues a member in its lane.
-    pub fn enter(&mut self, lane: &str, member: M) {
-        self.lanes
+    /// Queues a member in its lane; false when the lane is full.
+    pub fn enter(&mut self, lane: &str, member: M) -> bool {
+        let queue = &mut self
+            .lanes
             .entry(lane.to_string())
             .or_insert_with(|| Lane {
                 queue: Vec::new(),
                 flight: None,
             })
-            .queue
-            .push(member);
+            .queue;
+        let room = queue.len() < MAX_QUEUED;
+        if room {
+            queue.push(member);
+        }
+        room
     }
 
     /// When nothing holds the lane and members wait, the next flight leaves: its id and
@@ -88,7 +96,7 @@ mod tests {
     #[test]
     fn a_lone_member_departs_at_once_and_the_lane_is_forgotten() {
         let mut lanes = Lanes::default();
-        lanes.enter("c", 1);
+        assert!(lanes.enter("c", 1));
         let (flight, members) = lanes.depart("c", 0).unwrap();
         assert_eq!(members, vec![1]);
         lanes.landed("c", flight);
@@ -111,6 +119,21 @@ mod tests {
         assert!(lanes.depart("c", 20).is_none(), "nothing left to carry");
         lanes.landed("c", second);
         assert!(lanes.lanes.is_empty());
+    }
+
+    #[test]
+    fn a_full_lane_turns_members_away() {
+        let mut lanes = Lanes::default();
+        for m in 0..MAX_QUEUED {
+            assert!(lanes.enter("c", m));
+        }
+        assert!(!lanes.enter("c", MAX_QUEUED));
+        assert!(lanes.enter("d", 0), "other lanes are not full");
+        assert_eq!(lanes.depart("c", 0).unwrap().1.len(), MAX_BATCH);
+        assert!(
+            lanes.enter("c", MAX_QUEUED),
+            "room again once a flight left"
+        );
     }
 
     #[test]

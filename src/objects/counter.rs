@@ -212,7 +212,17 @@ impl CounterObject {
         self.settle(decided.iter().flatten()).await?;
         let answers: Vec<Answered> = decided
             .into_iter()
-            .map(|d| d.map_or_else(|e| Answered::error(&e), answered))
+            .map(|d| {
+                d.map_or_else(
+                    |e| {
+                        if let ApiError::Internal(detail) = &e {
+                            log::failure("counter batch call", detail);
+                        }
+                        Answered::error(&e)
+                    },
+                    answered,
+                )
+            })
             .collect();
         respond::json(200, encode_answers(&answers)).or_internal("answering a batch")
     }

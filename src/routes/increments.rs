@@ -18,6 +18,7 @@ use crate::http::respond;
 use crate::lanes::Lanes;
 use crate::objects::counter_protocol::{parse_answers, Answered, CounterCall, BATCH_PATH};
 use crate::platform::now_ms;
+use crate::routes::counters::call_object;
 use crate::shared_result::SharedResult;
 use crate::store::{self, tenants};
 use std::cell::{Cell, RefCell};
@@ -28,11 +29,16 @@ use worker::{Env, Response};
 const TICK_MAX_MS: u64 = 8;
 /// A member whose flight has not answered by then gives up (the outcome is unknown).
 const GIVE_UP_MS: u64 = 60_000;
+/// A queued member that has not looked at its lane for this long has gone (its client
+/// hung up, or it gave up): the next flight leaves it behind, uncounted.
+const GONE_MS: u64 = 5_000;
 
 struct Member {
     call: String,
     answer: RefCell<Option<ApiResult<Answered>>>,
     carried: Cell<bool>,
+    /// When it last looked at its lane; 0 once it gave up.
+    seen: Cell<u64>,
 }
 
 thread_local! {
@@ -50,8 +56,11 @@ pub async fn increment(
         call: call.path(),
         answer: RefCell::new(None),
         carried: Cell::new(false),
+        seen: Cell::new(now_ms()),
     });
-    LANES.with(|l| l.borrow_mut().enter(&lane, me.clone()));
+    if !LANES.with(|l| l.borrow_mut().enter(&lane, me.clone())) {
+        return call_object(ctx.env, counter, call).await;
+    }
     let started = now_ms();
     let mut tick = 1;
     loop {
@@ -60,14 +69,19 @@ pub async fn increment(
             let a = answer?;
             return respond::budgeted(a.status, a.body, a.budget.as_ref()).or_internal("answering");
         }
-        if now_ms().saturating_sub(started) > GIVE_UP_MS {
+        let now = now_ms();
+        if now.saturating_sub(started) > GIVE_UP_MS {
+            // Not yet carried, it never will be: a client's retry cannot count twice.
+            me.seen.set(0);
             return Err(ApiError::internal("a coalesced increment got no answer"));
         }
+        me.seen.set(now);
         let departing = match me.carried.get() {
             true => None,
-            false => LANES.with(|l| l.borrow_mut().depart(&lane, now_ms())),
+            false => LANES.with(|l| l.borrow_mut().depart(&lane, now)),
         };
-        if let Some((flight, members)) = departing {
+        if let Some((flight, mut members)) = departing {
+            members.retain(|m| now.saturating_sub(m.seen.get()) < GONE_MS);
             for m in &members {
                 m.carried.set(true);
             }
