@@ -698,7 +698,6 @@ impl CounterObject {
     }
 }
 
-/// The answer a mutation gave, rebuilt from its operation for a replay.
 /// A decision as the client sees it: a refusal is the contract's 429 with the budget.
 fn answered(decided: Decided) -> Answered {
     match decided {
@@ -716,6 +715,7 @@ fn answered(decided: Decided) -> Answered {
     }
 }
 
+/// The answer a mutation gave, rebuilt from its operation for a replay.
 fn answer_of(op: &Operation) -> Mutation {
     Mutation {
         operation_id: op.id.hyphenated().to_string(),
