@@ -192,22 +192,13 @@ pub(crate) async fn call_object(
     counter: CounterId,
     call: &CounterCall,
 ) -> ApiResult<Response> {
-    let stub = env
-        .durable_object("COUNTER")
-        .and_then(|ns| ns.get_by_name(&counter.to_string()))
-        .or_internal("reaching a counter object")?;
-    let answer = stub
+    let answer = counter_stub(env, counter)?
         .fetch_with_str(&format!("https://counter{}", call.path()))
         .await
         .or_internal("calling a counter object")?;
     let status = answer.status_code();
     if let (404, Some(tenant)) = (status, call.tenant()) {
-        if tenants::find(&store::database(env)?, tenant)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::TenantNotFound);
-        }
+        tenant_exists(env, tenant).await?;
     }
     if status >= 500 {
         return Err(ApiError::Internal(format!(
@@ -216,6 +207,21 @@ pub(crate) async fn call_object(
     }
     // The object's answer streams through, with its headers (its budget among them).
     respond::relay(answer)
+}
+
+pub(crate) fn counter_stub(env: &Env, counter: CounterId) -> ApiResult<worker::Stub> {
+    env.durable_object("COUNTER")
+        .and_then(|ns| ns.get_by_name(&counter.to_string()))
+        .or_internal("reaching a counter object")
+}
+
+/// A counter object answers 404 for a counter it does not hold; under a tenant that does
+/// not exist that is the tenant's absence (one D1 read, on the error path only).
+pub(crate) async fn tenant_exists(env: &Env, tenant: &TenantId) -> ApiResult<()> {
+    match tenants::find(&store::database(env)?, tenant).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::TenantNotFound),
+    }
 }
 
 pub(crate) async fn init_object(env: &Env, record: &InitRecord) -> worker::Result<()> {

@@ -18,9 +18,8 @@ use crate::http::respond;
 use crate::lanes::Lanes;
 use crate::objects::counter_protocol::{parse_answers, Answered, CounterCall, BATCH_PATH};
 use crate::platform::now_ms;
-use crate::routes::counters::call_object;
+use crate::routes::counters::{call_object, counter_stub, tenant_exists};
 use crate::shared_result::SharedResult;
-use crate::store::{self, tenants};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::{Env, Response};
@@ -140,10 +139,7 @@ async fn send(
     counter: CounterId,
     calls: &str,
 ) -> ApiResult<Vec<Answered>> {
-    let stub = env
-        .durable_object("COUNTER")
-        .and_then(|ns| ns.get_by_name(&counter.to_string()))
-        .or_internal("reaching a counter object")?;
+    let stub = counter_stub(env, counter)?;
     let url = format!("https://counter{BATCH_PATH}");
     let request = crate::platform::request("POST", &url, None, Some(calls))
         .or_internal("building a batch")?;
@@ -160,14 +156,8 @@ async fn send(
     let text = answer.text().await.or_internal("reading a batch answer")?;
     let answers = parse_answers(&text)
         .ok_or_else(|| ApiError::internal("a batch answer that does not parse"))?;
-    // A missing counter under a missing tenant is the tenant's absence (one D1 read, on
-    // the error path only), as for a call made alone.
-    if answers.iter().any(|a| a.status == 404)
-        && tenants::find(&store::database(env)?, &tenant)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::TenantNotFound);
+    if answers.iter().any(|a| a.status == 404) {
+        tenant_exists(env, &tenant).await?;
     }
     Ok(answers)
 }
