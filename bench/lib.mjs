@@ -8,7 +8,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { root } from "../tests/helpers/worker.mjs";
 export { edgecountOptions } from "../tests/helpers/worker.mjs";
-export { LIMIT_KIB, uploadSize } from "../scripts/bundle-size.mjs";
+export { LIMIT_KIB, uploadSizes } from "../scripts/bundle-size.mjs";
 
 export function ensureWrk() {
   if (spawnSync("wrk", ["--version"]).error === undefined) return;

@@ -15,9 +15,9 @@ build({ force: true });
 
 const port = await freePort();
 const inspectorPort = await freePort();
-const options = edgecountOptions({ ADMIN_API_KEY: "k", RATE_LIMIT_POST: "1000000000" });
-for (const brake of Object.values(options.ratelimits)) brake.simple.limit = 1_000_000_000;
-const mf = new Miniflare({ ...options, inspectorPort, unsafeDirectSockets: [{ host: "127.0.0.1", port }], handleRuntimeStdio: (o, e) => (o.resume(), e.resume()) });
+const [edge, annex] = edgecountOptions({ ADMIN_API_KEY: "k", RATE_LIMIT_POST: "1000000000" });
+for (const brake of Object.values(edge.ratelimits)) brake.simple.limit = 1_000_000_000;
+const mf = new Miniflare({ workers: [{ ...edge, unsafeDirectSockets: [{ host: "127.0.0.1", port }] }, annex], inspectorPort, handleRuntimeStdio: (o, e) => (o.resume(), e.resume()) });
 await mf.ready;
 await migrate(await mf.getD1Database("DB"));
 const url = `http://127.0.0.1:${port}`;

@@ -6,10 +6,18 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { writeAnnexConfig } from "./annex-config.mjs";
 import { buildDashboard } from "./build-dashboard.mjs";
 
 const root = resolve(import.meta.dirname, "..");
-const output = join(root, "build", "index.js");
+// Two Workers from one crate: the edge (objects and the hot routes) in build/, and the
+// annex (`--features annex`: stats, export and import, the GitHub cache, scheduled jobs)
+// in build/annex/. ARCHITECTURE.md, two Workers.
+const WORKERS = [
+  { out: "build", args: [] },
+  { out: join("build", "annex"), args: ["--features", "annex"] },
+];
+const outputs = WORKERS.map((w) => join(root, w.out, "index.js"));
 
 function newestMtime(path) {
   const stat = statSync(path);
@@ -18,9 +26,9 @@ function newestMtime(path) {
 }
 
 function isFresh() {
-  if (!existsSync(output)) return false;
+  if (!outputs.every((o) => existsSync(o))) return false;
   const sources = ["src", "Cargo.toml", "Cargo.lock"].map((p) => newestMtime(join(root, p)));
-  return statSync(output).mtimeMs > Math.max(...sources);
+  return Math.min(...outputs.map((o) => statSync(o).mtimeMs)) > Math.max(...sources);
 }
 
 function tool(envName, candidates) {
@@ -36,6 +44,8 @@ function tool(envName, candidates) {
 export function build({ force = false } = {}) {
   // The dashboard's static files: esbuild takes milliseconds, so always.
   buildDashboard();
+  // The annex's configuration follows wrangler.toml: also always.
+  writeAnnexConfig();
   if (!force && isFresh()) return;
   const cargoBin = join(process.env.CARGO_HOME ?? join(homedir(), ".cargo"), "bin");
   const env = {
@@ -45,20 +55,22 @@ export function build({ force = false } = {}) {
     WASM_OPT_BIN: tool("WASM_OPT_BIN", [join(root, "node_modules", ".bin", "wasm-opt")]),
   };
   const workerBuild = tool("WORKER_BUILD_BIN", [join(cargoBin, "worker-build")]);
-  const run = spawnSync(workerBuild, ["--release"], { cwd: root, env, stdio: "inherit" });
-  if (run.status !== 0) {
-    console.error("build: worker-build failed");
-    process.exit(run.status ?? 1);
-  }
-  // Function names help profiling, not users: they were a fifth of the bundle.
-  // EDGECOUNT_KEEP_NAMES=1 keeps them for a profiling build.
-  if (!process.env.EDGECOUNT_KEEP_NAMES) {
-    const wasm = join(root, "build", "index_bg.wasm");
-    const features = ["bulk-memory", "nontrapping-float-to-int", "sign-ext", "mutable-globals", "reference-types", "multivalue"];
-    const strip = spawnSync(env.WASM_OPT_BIN, ["-Oz", "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm], { stdio: "inherit" });
-    if (strip.status !== 0) {
-      console.error("build: stripping names failed");
-      process.exit(strip.status ?? 1);
+  for (const worker of WORKERS) {
+    const run = spawnSync(workerBuild, ["--release", "--out-dir", worker.out, root, ...worker.args], { cwd: root, env, stdio: "inherit" });
+    if (run.status !== 0) {
+      console.error(`build: worker-build failed (${worker.out})`);
+      process.exit(run.status ?? 1);
+    }
+    // Function names help profiling, not users: they were a fifth of the bundle.
+    // EDGECOUNT_KEEP_NAMES=1 keeps them for a profiling build.
+    if (!process.env.EDGECOUNT_KEEP_NAMES) {
+      const wasm = join(root, worker.out, "index_bg.wasm");
+      const features = ["bulk-memory", "nontrapping-float-to-int", "sign-ext", "mutable-globals", "reference-types", "multivalue"];
+      const strip = spawnSync(env.WASM_OPT_BIN, ["-Oz", "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm], { stdio: "inherit" });
+      if (strip.status !== 0) {
+        console.error("build: stripping names failed");
+        process.exit(strip.status ?? 1);
+      }
     }
   }
 }

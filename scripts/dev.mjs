@@ -1,9 +1,10 @@
 // `npm run dev`: builds, applies the D1 migrations to the local database, and serves the
-// Worker on http://127.0.0.1:8787 with local Durable Objects, D1 and KV under
+// Workers on http://127.0.0.1:8787 with local Durable Objects, D1 and KV under
 // .wrangler/state. Creates .dev.vars from .dev.vars.example on first run.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { ANNEX_CONFIG } from "./annex-config.mjs";
 import { build } from "./build.mjs";
 
 const root = resolve(import.meta.dirname, "..");
@@ -19,10 +20,14 @@ if (!existsSync(join(root, ".dev.vars"))) {
 }
 
 build();
+// The annex reads its secrets from a .dev.vars beside its configuration: the same ones.
+copyFileSync(join(root, ".dev.vars"), join(dirname(ANNEX_CONFIG), ".dev.vars"));
 
 const run = (args) => {
   const result = spawnSync(wrangler, args, { cwd: root, stdio: "inherit" });
   if (result.status !== 0) process.exit(result.status ?? 1);
 };
 run(["d1", "migrations", "apply", "DB", "--local", ...persist]);
-run(["dev", "--ip", "127.0.0.1", "--port", port, ...persist]);
+// Both Workers in one process: the edge answers on the port and hands the annex its
+// routes (stats, export and import, the GitHub cache) through the ANNEX binding.
+run(["dev", "--config", "wrangler.toml", "--config", ANNEX_CONFIG, "--ip", "127.0.0.1", "--port", port, ...persist]);

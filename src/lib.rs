@@ -19,14 +19,19 @@ pub mod rows;
 pub mod shared_result;
 pub mod store;
 
+#[cfg(feature = "annex")]
 use domain::sentry::{Event, Kind};
-use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, Request, Response};
+#[cfg(feature = "annex")]
+use worker::{ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     http::app::handle(req, &env, &ctx).await
 }
 
+// The scheduled jobs run in the annex Worker (ARCHITECTURE.md, two Workers).
+#[cfg(feature = "annex")]
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let config = config::get(&env).ok();

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { AGENTS, admin, eventually, startWorker } from "./helpers/worker.mjs";
+import { ANNEX, AGENTS, admin, eventually, startWorker } from "./helpers/worker.mjs";
 
 const DAY = 86_400_000;
 const date = (ms) => new Date(ms).toISOString().slice(0, 10);
@@ -28,7 +28,7 @@ after(async () => {
   await svc?.close();
 });
 
-const cron = async () => (await svc.mf.getWorker()).scheduled({ cron: "17 3 * * *" });
+const cron = async () => (await svc.mf.getWorker(ANNEX)).scheduled({ cron: "17 3 * * *" });
 
 describe("daily backups to R2", () => {
   test("write every tenant's export, gzipped; skip a day already written; prune past the kept days", async () => {

@@ -71,6 +71,11 @@ test("npm run dev serves the API with the development admin key", async () => {
   assert.equal(inc.headers.get("x-ratelimit-limit"), "10", "wrangler.toml's default limits apply");
   const unauthorized = await fetch(`${base}/tenants`, { method: "POST", body: JSON.stringify({ label: "x" }) });
   assert.equal(unauthorized.status, 401);
+  // The annex Worker runs beside it: an export is its route.
+  const exported = await fetch(`${base}/tenants/${tenant_id}/export`, { headers: key });
+  assert.equal(exported.status, 200, output);
+  const lines = (await exported.text()).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines.find((l) => l.type === "counter")?.value, 2);
 });
 
 test("every curl example in the README prints what the README says it prints", async () => {

@@ -4,7 +4,7 @@
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { HUGE_BYTES, ORG, makeRepos, startFakeGitHub } from "./fixtures/fake-github.mjs";
-import { errorCode, startWorker } from "./helpers/worker.mjs";
+import { ANNEX, errorCode, startWorker } from "./helpers/worker.mjs";
 
 let gh;
 let svc;
@@ -27,7 +27,7 @@ beforeEach(() => {
 });
 
 const sha256Hex = async (text) => Buffer.from(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))).toString("hex");
-const refresh = async () => (await svc.mf.getWorker()).scheduled({ cron: "*/5 * * * *" });
+const refresh = async () => (await svc.mf.getWorker(ANNEX)).scheduled({ cron: "*/5 * * * *" });
 
 /** The ranking the contract asks for, computed independently. */
 function expectedTop(field, n) {

@@ -4,7 +4,7 @@
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ORG, startFakeGitHub } from "./fixtures/fake-github.mjs";
-import { errorCode, startWorker } from "./helpers/worker.mjs";
+import { ANNEX, errorCode, startWorker } from "./helpers/worker.mjs";
 
 let gh;
 let svc;
@@ -32,7 +32,7 @@ beforeEach(async () => {
   await kv.delete("spy:fail");
 });
 
-const refresh = async () => (await svc.mf.getWorker()).scheduled({ cron: "*/5 * * * *" });
+const refresh = async () => (await svc.mf.getWorker(ANNEX)).scheduled({ cron: "*/5 * * * *" });
 const CACHED = ["/", `/orgs/${ORG}`, `/orgs/${ORG}/members`, `/orgs/${ORG}/repos`];
 /** Waits until the runtime's log lines so far have arrived. */
 const settle = () => new Promise((r) => setTimeout(r, 300));

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { admin, errorCode, eventually, startWorker } from "./helpers/worker.mjs";
+import { ANNEX, admin, errorCode, eventually, startWorker } from "./helpers/worker.mjs";
 
 const IP = "198.51.100.77";
 const UA = "Mozilla/5.0 (X11; Linux x86_64) EdgecountTestBrowser/1.0 Firefox/120.0";
@@ -181,7 +181,7 @@ describe("history and retention", () => {
       rows.push(svc.db.prepare("INSERT INTO visits VALUES (?, 'old', ?, ?, NULL, NULL, 'browser', 1, ?)").bind(t, 1000 + i, day * 86_400_000 + i * 1000, i < 3 ? 1 : 0));
     }
     await svc.db.batch(rows);
-    const worker = await svc.mf.getWorker();
+    const worker = await svc.mf.getWorker(ANNEX);
     await worker.scheduled({ cron: "17 3 * * *" });
     const left = await svc.db.prepare("SELECT COUNT(*) AS n FROM visits WHERE tenant_id = ? AND page_id = 'old' AND seq >= 1000").bind(t).first();
     assert.equal(left.n, 0);

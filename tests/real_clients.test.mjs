@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { admin, AGENTS, clientIp, errorCode, eventually, startWorker } from "./helpers/worker.mjs";
+import { ANNEX, admin, AGENTS, clientIp, errorCode, eventually, startWorker } from "./helpers/worker.mjs";
 
 const DAY = 86_400_000;
 let svc;
@@ -174,7 +174,7 @@ describe("retention on a busy deployment", () => {
     const range = `from=${new Date(day * DAY).toISOString().slice(0, 10)}&to=${new Date((day + 1) * DAY).toISOString().slice(0, 10)}`;
     const before = await svc.request("GET", `/tenants/${t}/pages/archive/history?${range}`);
     assert.deepEqual(before.json.series.map((b) => [b.visits, b.uniques]), [[150_000, 50_000]]);
-    await (await svc.mf.getWorker()).scheduled({ cron: "17 3 * * *" });
+    await (await svc.mf.getWorker(ANNEX)).scheduled({ cron: "17 3 * * *" });
     const left = await svc.db.prepare("SELECT COUNT(*) AS n FROM visits WHERE tenant_id = ? AND ts < ?").bind(t, (day + 1) * DAY).first();
     assert.equal(left.n, 0, "nothing expired is left after one run");
     const after = await svc.request("GET", `/tenants/${t}/pages/archive/history?${range}`);
@@ -202,7 +202,7 @@ describe("retention on a busy deployment", () => {
         [[7, 3], [0, 0]],
       ];
       assert.deepEqual(await history(), expected);
-      const worker = await slow.mf.getWorker();
+      const worker = await slow.mf.getWorker(ANNEX);
       const remaining = async () => (await slow.db.prepare("SELECT COUNT(*) AS n FROM visits WHERE tenant_id = ? AND ts < ?").bind(t, (day + 2) * DAY).first()).n;
       const seen = [];
       for (let run = 0; run < 10 && (await remaining()) > 0; run++) {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ADMIN_KEY, AGENTS, admin, errorCode, eventually, root, startWorker } from "./helpers/worker.mjs";
+import { ANNEX, ADMIN_KEY, AGENTS, admin, errorCode, eventually, root, startWorker } from "./helpers/worker.mjs";
 
 const VERSION = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
 const CLIENT_IP = "203.0.113.77";
@@ -151,7 +151,7 @@ describe("with SENTRY_DSN set", () => {
   test("a failed cron run is reported with its job", async () => {
     await svc.db.exec("ALTER TABLE visits RENAME TO visits_away");
     try {
-      await (await svc.mf.getWorker()).scheduled({ cron: "17 3 * * *" });
+      await (await svc.mf.getWorker(ANNEX)).scheduled({ cron: "17 3 * * *" });
       assert.ok(await eventually(() => kinds(sentry, "job").length >= 1, 5000), "a job report");
       const [event] = kinds(sentry, "job");
       assert.equal(event.tags.context, "retention");
@@ -226,7 +226,7 @@ test("without SENTRY_DSN nothing is sent anywhere, whatever fails", async () => 
     assert.equal(res.status, 500);
     await svc.request("POST", `/tenants/${t.tenant_id}/${c.counter_id}/inc`, { headers: { "User-Agent": AGENTS.curl } });
     assert.ok(await eventually(() => flushFailures.length >= 3, 10_000), "the flush failed three times");
-    const worker = await svc.mf.getWorker();
+    const worker = await svc.mf.getWorker(ANNEX);
     await worker.scheduled({ cron: "17 3 * * *" });
     await svc.db.exec("ALTER TABLE counters_away RENAME TO counters");
     await worker.scheduled({ cron: "*/5 * * * *" });

@@ -5,6 +5,9 @@
 //! are its own. It answers as the client is to be answered: status, GitHub's headers,
 //! `X-Cache`, `Age` and the body.
 
+// The annex Worker builds the types and calls its callers need, not the class.
+#![cfg_attr(feature = "annex", allow(unused_imports, dead_code))]
+
 use crate::config::{self, GitHubConfig};
 use crate::domain::github::allowance::DailyAllowance;
 use crate::domain::github::answers::{
@@ -23,7 +26,7 @@ use crate::http::router::query_param;
 use crate::platform::now_ms;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use worker::{durable_object, DurableObject, Env, Headers, Request, Response, State};
+use worker::{DurableObject, Env, Headers, Request, Response, State};
 
 /// An answer ready for the client, shared by every request that waited for it.
 #[derive(Debug, Clone)]
@@ -99,7 +102,8 @@ impl Served {
     }
 }
 
-#[durable_object]
+// The classes live in the edge Worker; the annex reaches them through its bindings.
+#[cfg_attr(not(feature = "annex"), worker::durable_object)]
 pub struct GitHubFetcher {
     env: Env,
     flights: SingleFlight<Result<Served, ApiError>>,
@@ -115,6 +119,7 @@ const WRITES: &str = "proxy-writes";
 /// Answers larger than this are not held in an object's memory.
 const RECENT_MAX_BYTES: usize = 64 * 1024;
 
+#[cfg(not(feature = "annex"))]
 impl DurableObject for GitHubFetcher {
     fn new(_state: State, env: Env) -> Self {
         GitHubFetcher {

@@ -51,6 +51,12 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         &mut counting,
     )
     .await;
+    // The annex answered through its own pipeline (CORS, logs, reports): pass it on.
+    if pattern == ANNEX {
+        if let Ok(response) = outcome {
+            return Ok(response);
+        }
+    }
     let (mut response, failure) = match outcome {
         Ok(response) => (response, None),
         // A badge is an image whatever went wrong, even before its handler ran.
@@ -131,6 +137,11 @@ async fn serve(
     let method = Method::parse(&req.inner().method());
     if config.fault == Some(Fault::Panic) && method == Method::Post {
         panic!("EDGECOUNT_FAULT=panic: a deliberate panic");
+    }
+    #[cfg(not(feature = "annex"))]
+    if crate::http::router::in_annex(path, config.github.enabled()) {
+        *pattern = ANNEX;
+        return to_annex(req, env).await;
     }
     let resource = match resolve(path) {
         // With the GitHub cache on, every other GET path is GitHub's.
@@ -223,6 +234,19 @@ async fn serve(
         *refused = ctx.refused;
     }
     answer
+}
+
+/// Stands for the route of a request passed to the annex Worker, in the edge's own log
+/// line and error report when the annex could not be reached.
+const ANNEX: &str = "(annex)";
+
+/// Hands the request, untouched, to the annex Worker (service binding `ANNEX`), which
+/// runs this same pipeline for its routes: stats, export, import and the GitHub cache.
+#[cfg(not(feature = "annex"))]
+async fn to_annex(req: Request, env: &Env) -> ApiResult<Response> {
+    let sent = async { env.service("ANNEX")?.fetch_request(req).await };
+    sent.await
+        .map_err(|e| ApiError::internal(format!("the annex Worker did not answer: {e}")))
 }
 
 /// A request answered 5xx becomes an error report (with a DSN set), sent after the

@@ -87,6 +87,19 @@ pub enum Route {
 }
 
 impl Route {
+    /// Served by the annex Worker: heavy, rarely asked, and kept out of the edge
+    /// Worker's bundle (ARCHITECTURE.md, two Workers).
+    pub fn in_annex(&self) -> bool {
+        matches!(
+            self,
+            Route::Stats(_)
+                | Route::Export(_)
+                | Route::Import(_)
+                | Route::GitHub
+                | Route::GitHubView(..)
+        )
+    }
+
     /// The tenant a route acts on, when its path names one.
     pub fn tenant(&self) -> Option<TenantId> {
         match self {
@@ -409,6 +422,16 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
         [""] | ["orgs", ..] => github_proxy(),
         _ => return Err(ApiError::NotFound),
     })
+}
+
+/// Whether the annex Worker answers `path`: one of its routes, or (with the GitHub cache
+/// on) a path nothing else claims. A malformed id is the edge's to refuse.
+pub fn in_annex(path: &str, github_enabled: bool) -> bool {
+    match resolve(path) {
+        Ok(resource) => resource.routes().any(|(route, _)| route.in_annex()),
+        Err(ApiError::NotFound) => github_enabled,
+        Err(_) => false,
+    }
 }
 
 /// Any other GET path, when the GitHub cache is on: proxied to (or cached from) GitHub.
@@ -792,6 +815,35 @@ mod tests {
             Route::GitHubView("3".into(), "stars".into())
         );
         assert_eq!(route("POST", "/orgs/acme").unwrap_err().status(), 405);
+    }
+
+    #[test]
+    fn the_annex_answers_stats_transfers_and_github() {
+        for path in [
+            format!("/tenants/{T}/stats"),
+            format!("/tenants/{T}/export"),
+            format!("/tenants/{T}/import"),
+            "/view/top/3/stars".into(),
+            "/orgs/acme/repos".into(),
+            "/".into(),
+        ] {
+            assert!(in_annex(&path, false), "{path}");
+        }
+        for path in [
+            format!("/tenants/{T}"),
+            format!("/tenants/{T}/{C}/inc"),
+            format!("/tenants/{T}/pages/p/visit"),
+            format!("/tenants/{T}/pages/stats"),
+            "/healthz".into(),
+            "/v2/admin/reconcile".into(),
+            // A malformed id is refused by the edge itself.
+            "/tenants/not-a-uuid/stats".into(),
+        ] {
+            assert!(!in_annex(&path, true), "{path}");
+        }
+        // Paths nothing claims are GitHub's only while its cache is on.
+        assert!(in_annex("/repos/acme/widgets", true));
+        assert!(!in_annex("/repos/acme/widgets", false));
     }
 
     #[test]

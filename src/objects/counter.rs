@@ -12,6 +12,9 @@
 //! **Invariant:** `persisted` is what storage holds; `stored.state` may be ahead of it
 //! only while a batch is open, and every change ahead of it belongs to that batch.
 
+// The annex Worker builds the types and calls its callers need, not the class.
+#![cfg_attr(feature = "annex", allow(unused_imports, dead_code))]
+
 use crate::config::{self, Fault};
 use crate::domain::budget::{Budgets, Decision};
 use crate::domain::counter::{CounterMeta, CounterState, Mutation};
@@ -33,7 +36,7 @@ use crate::store;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
-use worker::{durable_object, DurableObject, Env, Request, Response, State};
+use worker::{DurableObject, Env, Request, Response, State};
 
 /// What the Worker hands a new object: the record it just wrote to D1, and who made it
 /// (the creation's `actor_id`).
@@ -94,7 +97,8 @@ enum Decided {
     OverBudget(Decision),
 }
 
-#[durable_object]
+// The classes live in the edge Worker; the annex reaches them through its bindings.
+#[cfg_attr(not(feature = "annex"), worker::durable_object)]
 pub struct CounterObject {
     state: State,
     env: Env,
@@ -105,6 +109,7 @@ pub struct CounterObject {
     flush_failures: Cell<u32>,
 }
 
+#[cfg(not(feature = "annex"))]
 impl DurableObject for CounterObject {
     fn new(state: State, env: Env) -> Self {
         let storage = CounterStorage::open(&state.storage());

@@ -5,6 +5,8 @@ pub mod batch;
 pub mod counter;
 pub mod counter_protocol;
 pub mod counter_storage;
+// The classes run in the edge Worker only; the annex builds without them.
+#[cfg(not(feature = "annex"))]
 pub mod page;
 pub mod page_protocol;
 pub mod page_storage;

@@ -41,7 +41,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{durable_object, DurableObject, Env, Request, Response, State};
+use worker::{DurableObject, Env, Request, Response, State};
 
 /// Rows one alarm copies to D1 (in one statement); more re-arm at once.
 const FLUSH_ROWS: u32 = 1_000;
@@ -77,7 +77,8 @@ struct Decided {
     budget: Option<Decision>,
 }
 
-#[durable_object]
+// The classes live in the edge Worker; the annex reaches them through its bindings.
+#[cfg_attr(not(feature = "annex"), worker::durable_object)]
 pub struct PageObject {
     state: State,
     env: Env,
@@ -94,6 +95,7 @@ pub struct PageObject {
     flushing: RefCell<Option<Rc<SharedResult<()>>>>,
 }
 
+#[cfg(not(feature = "annex"))]
 impl DurableObject for PageObject {
     fn new(state: State, env: Env) -> Self {
         let storage = PageStorage::open(&state.storage());

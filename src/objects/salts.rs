@@ -4,6 +4,9 @@
 //! its visitor hashes can never be recomputed. Worker isolates cache the current day's
 //! salt (`today`), so this object is asked about once per isolate per day.
 
+// The annex Worker builds the types and calls its callers need, not the class.
+#![cfg_attr(feature = "annex", allow(unused_imports, dead_code))]
+
 use crate::domain::crypto::hex;
 use crate::domain::visit::{day_of, DAY_MS};
 use crate::error::{ApiError, ApiResult, OrInternal};
@@ -12,7 +15,7 @@ use crate::objects::schema::Schema;
 use crate::platform::{now_ms, random_bytes};
 use crate::rows;
 use std::cell::RefCell;
-use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
+use worker::{DurableObject, Env, Request, Response, SqlStorage, State};
 
 thread_local! {
     /// This isolate's copy of today's salt: (day, salt).
@@ -62,7 +65,8 @@ pub static SCHEMA: Schema = Schema {
     unversioned_repairs: &[],
 };
 
-#[durable_object]
+// The classes live in the edge Worker; the annex reaches them through its bindings.
+#[cfg_attr(not(feature = "annex"), worker::durable_object)]
 pub struct SaltKeeper {
     state: State,
     sql: SqlStorage,
@@ -70,6 +74,7 @@ pub struct SaltKeeper {
     schema: ApiResult<()>,
 }
 
+#[cfg(not(feature = "annex"))]
 impl DurableObject for SaltKeeper {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();

@@ -14,9 +14,8 @@ pub mod pages;
 pub mod stats;
 pub mod tenants;
 
-use crate::error::{ApiResult, OrInternal};
+use crate::error::{ApiError, ApiResult};
 use crate::http::context::Ctx;
-use crate::http::respond;
 use crate::http::router::Route;
 use worker::Response;
 
@@ -24,6 +23,18 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
     if let Some(tenant) = route.tenant() {
         ctx.tenant_id = Some(tenant.to_string());
     }
+    #[cfg(not(feature = "annex"))]
+    return edge(ctx, route).await;
+    #[cfg(feature = "annex")]
+    return annex(ctx, route).await;
+}
+
+/// The edge Worker's routes. The annex's never get here: the edge forwards them first
+/// (`http::annex`).
+#[cfg(not(feature = "annex"))]
+async fn edge(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
+    use crate::error::OrInternal;
+    use crate::http::respond;
     match route {
         Route::Health => respond::json(
             200,
@@ -55,21 +66,33 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         Route::GetPage(t, p) => pages::read(ctx, t, p).await,
         Route::DeletePage(t, p) => pages::delete(ctx, t, p).await,
         Route::PageHistory(t, p) => pages::history(ctx, t, p).await,
-        Route::Stats(t) => stats::read(ctx, t).await,
-        Route::Export(t) => export::export(ctx, t).await,
-        Route::Import(t) => import::import(ctx, t).await,
         Route::LegacyCounterIncrement => migration::counter_increment(ctx).await,
         Route::LegacyCounterRead => migration::counter_read(ctx).await,
         Route::WebCounterIncrement => migration::web_counter_increment(ctx).await,
         Route::WebCounterRead | Route::VisitorGetCounter => migration::web_counter_read(ctx).await,
         Route::LegacyVisit(p) => migration::visit(ctx, p).await,
         Route::LegacyVisits(p) => migration::visits(ctx, p).await,
+        Route::CounterBadge(t, c) => embeds::counter_badge(ctx, t, c).await,
+        Route::PageBadge(t, p) => embeds::page_badge(ctx, t, p).await,
+        _ => Err(ApiError::internal(
+            "an annex route reached the edge's handlers",
+        )),
+    }
+}
+
+/// The annex Worker's routes; it is reached only through the edge, which sends it
+/// nothing else.
+#[cfg(feature = "annex")]
+async fn annex(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
+    match route {
+        Route::Stats(t) => stats::read(ctx, t).await,
+        Route::Export(t) => export::export(ctx, t).await,
+        Route::Import(t) => import::import(ctx, t).await,
         Route::GitHub => {
             let path = ctx.path.clone();
             github::path(ctx, &path).await
         }
         Route::GitHubView(n, field) => github::view(ctx, &n, &field).await,
-        Route::CounterBadge(t, c) => embeds::counter_badge(ctx, t, c).await,
-        Route::PageBadge(t, p) => embeds::page_badge(ctx, t, p).await,
+        _ => Err(ApiError::NotFound),
     }
 }

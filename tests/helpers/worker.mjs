@@ -10,8 +10,13 @@ export const root = resolve(import.meta.dirname, "..", "..");
 export const ADMIN_KEY = "test-admin-key";
 export const admin = { "X-API-Key": ADMIN_KEY };
 
+/** The annex Worker's name: its scheduled jobs run through `mf.getWorker(ANNEX)`. */
+export const ANNEX = "edgecount-annex";
+
 /**
- * The built Worker with wrangler.toml's bindings, and `vars` over its vars. `assets`
+ * The two built Workers with their configurations' bindings (wrangler.toml, and the
+ * annex's build/annex/wrangler.json written from it), `vars` over the vars of both:
+ * the edge first (it answers every request and hands the annex its routes). `assets`
  * puts wrangler.toml's [assets] (public/, answered before the Worker) in front, as
  * deployed. It is off by default: Miniflare's local assets router sometimes resets a
  * kept-alive connection after a request whose body the Worker refused unread (about one
@@ -20,7 +25,7 @@ export const admin = { "X-API-Key": ADMIN_KEY };
 export function edgecountOptions(vars, { assets = false } = {}) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
   const { assets: fromToml, ...rest } = workerOptions;
-  return {
+  const edge = {
     ...rest,
     name: "edgecount",
     scriptPath: join(root, "build", "index.js"),
@@ -28,6 +33,16 @@ export function edgecountOptions(vars, { assets = false } = {}) {
     bindings: { ...workerOptions.bindings, ...vars },
     ...(assets ? { assets: fromToml } : {}),
   };
+  const annexConfig = join(root, "build", "annex", "wrangler.json");
+  const { workerOptions: annexOptions } = unstable_getMiniflareWorkerOptions(annexConfig);
+  const annex = {
+    ...annexOptions,
+    name: ANNEX,
+    scriptPath: join(root, "build", "annex", "index.js"),
+    modules: true,
+    bindings: { ...annexOptions.bindings, ...vars },
+  };
+  return [edge, annex];
 }
 
 /** Tests run with wrangler.toml as shipped (budgets, the read brake, logging), plus a known
@@ -89,12 +104,15 @@ export async function startWorker({ vars = {}, persistTo, onLog, assets, cf, kvS
     : {};
   // `cf`: what Cloudflare's edge says of every request (its network, `asn`, say).
   const shared = { ...persistence, ...(cf ? { cf } : {}), handleRuntimeStdio: runtimeStdio(onLog) };
-  const worker = workerOptions(vars, { assets });
-  // `r2`: bind a local R2 bucket as BACKUPS (wrangler.toml ships it commented out).
-  if (r2) worker.r2Buckets = { BACKUPS: "edgecount-backups" };
-  // `outbound(request)`: answers every fetch the Worker makes to the internet.
-  if (outbound) worker.outboundService = outbound;
-  const mf = new Miniflare(kvSpy ? { ...shared, workers: spiedOn(worker, "GITHUB_CACHE") } : { ...shared, ...worker });
+  let workers = workerOptions(vars, { assets });
+  for (const worker of workers) {
+    // `r2`: bind a local R2 bucket as BACKUPS (wrangler.toml ships it commented out).
+    if (r2) worker.r2Buckets = { BACKUPS: "edgecount-backups" };
+    // `outbound(request)`: answers every fetch the Workers make to the internet.
+    if (outbound) worker.outboundService = outbound;
+  }
+  if (kvSpy) workers = spiedOn(workers, "GITHUB_CACHE");
+  const mf = new Miniflare({ ...shared, workers });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
   await migrate(db);
@@ -123,12 +141,13 @@ const KV_SPY = `export default function (env) {
   };
 }`;
 
-function spiedOn(worker, binding) {
-  const { [binding]: inner, ...otherKv } = worker.kvNamespaces ?? {};
-  return [
-    { ...worker, kvNamespaces: otherKv, wrappedBindings: { ...(worker.wrappedBindings ?? {}), [binding]: { scriptName: "kv-spy" } } },
-    { name: "kv-spy", modules: true, script: KV_SPY, kvNamespaces: { INNER: inner } },
-  ];
+function spiedOn(workers, binding) {
+  const inner = workers[0].kvNamespaces?.[binding];
+  const spied = workers.map((worker) => {
+    const { [binding]: _, ...otherKv } = worker.kvNamespaces ?? {};
+    return { ...worker, kvNamespaces: otherKv, wrappedBindings: { ...(worker.wrappedBindings ?? {}), [binding]: { scriptName: "kv-spy" } } };
+  });
+  return [...spied, { name: "kv-spy", modules: true, script: KV_SPY, kvNamespaces: { INNER: inner } }];
 }
 
 export class Service {
