@@ -7,7 +7,12 @@
 //      wrangler.toml are kept when the account has them;
 //   2. their ids written into wrangler.toml in place (comments and other edits kept);
 //   3. D1 migrations applied to the remote database;
-//   4. ADMIN_API_KEY: a random key stored with `wrangler secret put`, printed once.
+//   4. ADMIN_API_KEY: a random key stored with `wrangler secret put` in both Workers (the
+//      edge and the annex; wrangler.toml's ANNEX service names it), printed once. A
+//      secret put to a Worker not yet deployed creates it empty: that is what lets the
+//      first deploy bind the two to each other. A secret the edge has and the annex
+//      lacks (an installation from before the annex) is named, with the command that
+//      adds it: its value cannot be read back.
 // Then it prints the next step (`npm run deploy`). It drives the `wrangler` on PATH,
 // which `npm run` makes the project's own.
 import { spawnSync } from "node:child_process";
@@ -23,6 +28,7 @@ const USAGE = "usage: npm run setup:cloudflare [-- --backups]";
 const D1_NAME = "edgecount";
 const KV_BINDING = "GITHUB_CACHE";
 const BUCKET = "edgecount-backups";
+const ANNEX = "edgecount-annex";
 const PLACEHOLDER_DB = "00000000-0000-0000-0000-000000000000";
 const PLACEHOLDER_KV = "00000000000000000000000000000000";
 
@@ -183,21 +189,35 @@ function main() {
   wrangler(["d1", "migrations", "apply", d1Name, "--remote"]);
   say(`D1 migrations: applied to ${d1Name} (remote)`);
 
-  // 4. The administrator key: made and shown once; an existing one is kept.
-  // Before the first deploy there is no Worker, so no secrets; any other failure stops
-  // here, since guessing "none" would replace a key in use.
-  const listed = wrangler(["secret", "list"], { allowFailure: true });
-  if (!listed.ok && !/Worker "[^"]*" not found/.test(listed.err + listed.out)) {
-    fail(`\`wrangler secret list\` failed:\n${(listed.err + listed.out).trim().split("\n").slice(-6).join("\n")}`);
-  }
-  const secrets = listed.ok ? jsonIn(listed.out, "secret list") : [];
+  // 4. The administrator key, in both Workers: made and shown once; an existing one is
+  // kept. Before the first deploy there is no Worker, so no secrets; any other failure
+  // stops here, since guessing "none" would replace a key in use.
+  const annex = fieldOf(configured, "services", "binding", "ANNEX", "service") ?? ANNEX;
+  const secretsOf = (worker) => {
+    const named = worker === annex ? ["--name", annex] : [];
+    const listed = wrangler(["secret", "list", ...named], { allowFailure: true });
+    if (!listed.ok && !/Worker "[^"]*" not found/.test(listed.err + listed.out)) {
+      fail(`\`wrangler secret list\` failed:\n${(listed.err + listed.out).trim().split("\n").slice(-6).join("\n")}`);
+    }
+    return listed.ok ? jsonIn(listed.out, "secret list").map((s) => s.name) : [];
+  };
+  const edgeSecrets = secretsOf("edge");
+  const annexSecrets = secretsOf(annex);
   let key = null;
-  if (secrets.some((s) => s.name === "ADMIN_API_KEY")) {
+  if (edgeSecrets.includes("ADMIN_API_KEY")) {
     say("ADMIN_API_KEY: already set (kept; not shown)");
   } else {
     key = randomBytes(32).toString("base64url");
     wrangler(["secret", "put", "ADMIN_API_KEY"], { input: key });
-    say("ADMIN_API_KEY: stored as a secret");
+    wrangler(["secret", "put", "ADMIN_API_KEY", "--name", annex], { input: key });
+    say(`ADMIN_API_KEY: stored as a secret of both Workers (the edge and ${annex})`);
+  }
+  const missing = edgeSecrets.filter((name) => !annexSecrets.includes(name));
+  if (missing.length) {
+    say("");
+    say(`The annex Worker ${annex} lacks secrets the edge has: ${missing.join(", ")}.`);
+    say("Put the same values there (they cannot be read back), then deploy:");
+    for (const name of missing) say(`  npx wrangler secret put ${name} --name ${annex}`);
   }
 
   say("");

@@ -80,6 +80,9 @@ describe("setup:cloudflare on a new account", () => {
 
     assert.match(key ?? "", /^[A-Za-z0-9_-]{43}$/, `a 256-bit key printed:\n${first.out}`);
     assert.equal(account.workers.edgecount.secrets.ADMIN_API_KEY.value, key, "the printed key is the one stored");
+    // The annex authenticates its own routes with the same key; the secret put creates
+    // both Workers, so the first deploy can bind each to the other.
+    assert.equal(account.workers["edgecount-annex"].secrets.ADMIN_API_KEY.value, key, "the annex has the same key");
     assert.equal(first.out.split(key).length - 1, 1, "printed once");
     assert.match(first.out, /Next: npm run deploy/);
 
@@ -92,10 +95,12 @@ describe("setup:cloudflare on a new account", () => {
       "kv namespace create",
       "d1 migrations apply",
       "secret list",
+      "secret list edgecount-annex",
+      "secret put ADMIN_API_KEY",
       "secret put ADMIN_API_KEY",
     ]);
-    const put = box.calls().at(-1);
-    assert.equal(put.stdin, key, "the key goes through stdin, not the command line");
+    for (const put of box.calls().slice(-2)) assert.equal(put.stdin, key, "the key goes through stdin, not the command line");
+    assert.deepEqual(box.calls().at(-1).argv.slice(-2), ["--name", "edgecount-annex"]);
     assert.ok(box.calls().every((c) => !c.argv.includes(key)));
     assert.ok(box.calls().find((c) => c.argv[1] === "migrations").argv.includes("--remote"));
   });
@@ -107,9 +112,10 @@ describe("setup:cloudflare on a new account", () => {
     assert.equal(box.toml(), before.toml, "wrangler.toml untouched");
     const after = box.account();
     assert.equal(after.workers.edgecount.secrets.ADMIN_API_KEY.value, key, "the key is kept");
+    assert.equal(after.workers["edgecount-annex"].secrets.ADMIN_API_KEY.value, key);
     assert.equal(JSON.stringify(after), before.account, "the account is as it was");
     const commands = commandsOf(box.calls().slice(before.calls));
-    assert.deepEqual(commands, ["whoami", "d1 list", "kv namespace list", "d1 migrations apply", "secret list"]);
+    assert.deepEqual(commands, ["whoami", "d1 list", "kv namespace list", "d1 migrations apply", "secret list", "secret list edgecount-annex"]);
     assert.match(second.out, /D1 database edgecount: exists/);
     assert.match(second.out, /KV namespace GITHUB_CACHE: exists/);
     assert.match(second.out, /wrangler\.toml: up to date/);
@@ -142,11 +148,33 @@ test("an account that has the resources already: found by name, nothing created"
     const calls = box.calls().length;
     const again = box.run();
     assert.equal(again.status, 0, again.err);
-    assert.deepEqual(commandsOf(box.calls().slice(calls)), ["whoami", "d1 list", "kv namespace list", "d1 migrations apply", "secret list"]);
+    assert.deepEqual(commandsOf(box.calls().slice(calls)), ["whoami", "d1 list", "kv namespace list", "d1 migrations apply", "secret list", "secret list edgecount-annex"]);
     assert.match(box.toml(), new RegExp(`database_id = "${made.d1[0].uuid}"`));
     assert.match(box.toml(), new RegExp(`id = "${made.kv[0].id}"`));
     assert.equal(box.account().d1.length, 1);
     assert.equal(box.account().kv.length, 1);
+  } finally {
+    box.cleanup();
+  }
+});
+
+test("an installation from before the annex: the key is kept, and the secrets the annex lacks are named", () => {
+  const box = sandbox();
+  try {
+    // The edge Worker as an earlier release left it: its key and an error-report DSN.
+    const wrangler = (argv, input) => spawnSync(join(box.dir, "bin", "wrangler"), argv, { input, encoding: "utf8", env: { ...process.env, FAKE_WRANGLER_STATE: join(box.dir, "account") } });
+    assert.equal(wrangler(["secret", "put", "ADMIN_API_KEY"], "old-key").status, 0);
+    assert.equal(wrangler(["secret", "put", "SENTRY_DSN"], "https://k@sentry.example/1").status, 0);
+    const run = box.run();
+    assert.equal(run.status, 0, run.err);
+    const account = box.account();
+    assert.equal(account.workers.edgecount.secrets.ADMIN_API_KEY.value, "old-key", "the key in use is kept");
+    assert.equal(account.workers["edgecount-annex"], undefined, "no new key is made for the annex");
+    assert.match(run.out, /ADMIN_API_KEY: already set/);
+    assert.match(run.out, /edgecount-annex lacks secrets the edge has: ADMIN_API_KEY, SENTRY_DSN/);
+    assert.match(run.out, /npx wrangler secret put ADMIN_API_KEY --name edgecount-annex/);
+    assert.match(run.out, /npx wrangler secret put SENTRY_DSN --name edgecount-annex/);
+    assert.doesNotMatch(run.out, /old-key/);
   } finally {
     box.cleanup();
   }
