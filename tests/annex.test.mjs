@@ -30,7 +30,27 @@ describe("the annex's configuration, from wrangler.toml", () => {
     assert.equal(annex.workers_dev, false);
     assert.equal(annex.preview_urls, false);
     assert.deepEqual(annex.triggers.crons, [edge.vars.RETENTION_CRON, edge.vars.GITHUB_REFRESH_CRON]);
-    assert.equal(edge.triggers, undefined, "the edge has no scheduled handler, so no crons");
+    // An empty list, not a missing one: deploying it also removes the crons an earlier
+    // release scheduled on the edge, which has no scheduled handler now.
+    assert.deepEqual(edge.triggers, { crons: [] });
+  });
+
+  test("settings it does not know are shared; the edge's addresses are not", () => {
+    const edge = { ...edgeToml(), account_id: "abc", limits: { cpu_ms: 50 }, placement: { mode: "smart" }, routes: [{ pattern: "count.example/*", zone_name: "example" }] };
+    const annex = annexConfig(edge);
+    assert.equal(annex.account_id, "abc");
+    assert.deepEqual(annex.limits, { cpu_ms: 50 });
+    assert.deepEqual(annex.placement, { mode: "smart" });
+    assert.equal(annex.routes, undefined, "no address of its own");
+    assert.equal(annex.assets, undefined);
+    assert.equal(annex.services, undefined);
+  });
+
+  test("the crons: config.rs's defaults when the vars are left out, and never the same twice", () => {
+    const edge = edgeToml();
+    const { RETENTION_CRON: _, GITHUB_REFRESH_CRON: __, ...vars } = edge.vars;
+    assert.deepEqual(annexConfig({ ...edge, vars }).triggers.crons, ["17 3 * * *", "*/5 * * * *"]);
+    assert.throws(() => annexConfig({ ...edge, vars: { ...vars, RETENTION_CRON: "0 * * * *", GITHUB_REFRESH_CRON: "0 * * * *" } }), /same/);
   });
 
   test("ids written into wrangler.toml (by setup:cloudflare) and a bound R2 bucket follow", () => {

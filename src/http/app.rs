@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::brake;
 use crate::http::context::Ctx;
 use crate::http::log::RequestLog;
-use crate::http::router::{github_proxy, path_and_query, resolve, Access, Method};
+use crate::http::router::{path_and_query, resolve_with, Access, Method};
 use crate::http::{cors, principal, report, respond, tenant_origins};
 use crate::platform::{in_bot_list, new_uuid, now_ms};
 use crate::routes;
@@ -52,6 +52,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
     )
     .await;
     // The annex answered through its own pipeline (CORS, logs, reports): pass it on.
+    #[cfg(not(feature = "annex"))]
     if pattern == ANNEX {
         if let Ok(response) = outcome {
             return Ok(response);
@@ -138,16 +139,13 @@ async fn serve(
     if config.fault == Some(Fault::Panic) && method == Method::Post {
         panic!("EDGECOUNT_FAULT=panic: a deliberate panic");
     }
+    let resource = resolve_with(path, config.github.enabled())?;
+    // The annex's paths go before anything else is decided here: it decides it all.
     #[cfg(not(feature = "annex"))]
-    if crate::http::router::in_annex(path, config.github.enabled()) {
+    if resource.in_annex(config.github.enabled()) {
         *pattern = ANNEX;
         return to_annex(req, env).await;
     }
-    let resource = match resolve(path) {
-        // With the GitHub cache on, every other GET path is GitHub's.
-        Err(ApiError::NotFound) if config.github.enabled() => github_proxy(),
-        other => other?,
-    };
     let query = query.map(str::to_string);
     let path = path.to_string();
     *pattern = resource.pattern();
@@ -237,7 +235,9 @@ async fn serve(
 }
 
 /// Stands for the route of a request passed to the annex Worker, in the edge's own log
-/// line and error report when the annex could not be reached.
+/// line and error report when the annex could not be reached. A panic in the annex is
+/// reported twice: by the annex's hook, and here, as a call that failed.
+#[cfg(not(feature = "annex"))]
 const ANNEX: &str = "(annex)";
 
 /// Hands the request, untouched, to the annex Worker (service binding `ANNEX`), which

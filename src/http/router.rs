@@ -88,16 +88,14 @@ pub enum Route {
 
 impl Route {
     /// Served by the annex Worker: heavy, rarely asked, and kept out of the edge
-    /// Worker's bundle (ARCHITECTURE.md, two Workers).
-    pub fn in_annex(&self) -> bool {
-        matches!(
-            self,
-            Route::Stats(_)
-                | Route::Export(_)
-                | Route::Import(_)
-                | Route::GitHub
-                | Route::GitHubView(..)
-        )
+    /// Worker's bundle (ARCHITECTURE.md, two Workers). The GitHub routes only while the
+    /// cache is on: off, the edge answers their 404 without a second invocation.
+    pub fn in_annex(&self, github_enabled: bool) -> bool {
+        match self {
+            Route::Stats(_) | Route::Export(_) | Route::Import(_) => true,
+            Route::GitHub | Route::GitHubView(..) => github_enabled,
+            _ => false,
+        }
     }
 
     /// The tenant a route acts on, when its path names one.
@@ -251,6 +249,13 @@ impl Resource {
     /// True when this path is a badge (an image for any page).
     pub fn is_badge(&self) -> bool {
         self.routes().all(|(_, a)| *a == Access::Badge)
+    }
+
+    /// True when the annex Worker answers this path (`Route::in_annex`; every route of
+    /// one path lives in the same Worker).
+    pub fn in_annex(&self, github_enabled: bool) -> bool {
+        self.routes()
+            .any(|(route, _)| route.in_annex(github_enabled))
     }
 
     /// True when some method of this path is callable from browsers.
@@ -424,13 +429,11 @@ pub fn resolve(path: &str) -> ApiResult<Resource> {
     })
 }
 
-/// Whether the annex Worker answers `path`: one of its routes, or (with the GitHub cache
-/// on) a path nothing else claims. A malformed id is the edge's to refuse.
-pub fn in_annex(path: &str, github_enabled: bool) -> bool {
+/// `resolve`, and with the GitHub cache on, every other path is GitHub's.
+pub fn resolve_with(path: &str, github_enabled: bool) -> ApiResult<Resource> {
     match resolve(path) {
-        Ok(resource) => resource.routes().any(|(route, _)| route.in_annex()),
-        Err(ApiError::NotFound) => github_enabled,
-        Err(_) => false,
+        Err(ApiError::NotFound) if github_enabled => Ok(github_proxy()),
+        other => other,
     }
 }
 
@@ -819,15 +822,24 @@ mod tests {
 
     #[test]
     fn the_annex_answers_stats_transfers_and_github() {
+        let in_annex =
+            |path: &str, github: bool| resolve_with(path, github).is_ok_and(|r| r.in_annex(github));
         for path in [
             format!("/tenants/{T}/stats"),
             format!("/tenants/{T}/export"),
             format!("/tenants/{T}/import"),
-            "/view/top/3/stars".into(),
-            "/orgs/acme/repos".into(),
-            "/".into(),
         ] {
             assert!(in_annex(&path, false), "{path}");
+        }
+        for path in [
+            "/view/top/3/stars",
+            "/orgs/acme/repos",
+            "/",
+            "/repos/acme/widgets",
+        ] {
+            assert!(in_annex(path, true), "{path}");
+            // The cache off: the edge answers their 404 itself.
+            assert!(!in_annex(path, false), "{path}");
         }
         for path in [
             format!("/tenants/{T}"),
@@ -836,14 +848,16 @@ mod tests {
             format!("/tenants/{T}/pages/stats"),
             "/healthz".into(),
             "/v2/admin/reconcile".into(),
-            // A malformed id is refused by the edge itself.
-            "/tenants/not-a-uuid/stats".into(),
         ] {
             assert!(!in_annex(&path, true), "{path}");
         }
-        // Paths nothing claims are GitHub's only while its cache is on.
-        assert!(in_annex("/repos/acme/widgets", true));
-        assert!(!in_annex("/repos/acme/widgets", false));
+        // A malformed id is refused by the edge itself.
+        assert_eq!(
+            resolve_with("/tenants/not-a-uuid/stats", true)
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 
     #[test]

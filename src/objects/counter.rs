@@ -12,7 +12,8 @@
 //! **Invariant:** `persisted` is what storage holds; `stored.state` may be ahead of it
 //! only while a batch is open, and every change ahead of it belongs to that batch.
 
-// The annex Worker builds the types and calls its callers need, not the class.
+// The annex Worker builds the types and calls its callers need, not the class; what
+// only the class uses is unused there. The edge's build checks this module in full.
 #![cfg_attr(feature = "annex", allow(unused_imports, dead_code))]
 
 use crate::config::{self, Fault};

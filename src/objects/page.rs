@@ -77,8 +77,7 @@ struct Decided {
     budget: Option<Decision>,
 }
 
-// The classes live in the edge Worker; the annex reaches them through its bindings.
-#[cfg_attr(not(feature = "annex"), worker::durable_object)]
+#[worker::durable_object]
 pub struct PageObject {
     state: State,
     env: Env,
@@ -95,7 +94,6 @@ pub struct PageObject {
     flushing: RefCell<Option<Rc<SharedResult<()>>>>,
 }
 
-#[cfg(not(feature = "annex"))]
 impl DurableObject for PageObject {
     fn new(state: State, env: Env) -> Self {
         let storage = PageStorage::open(&state.storage());

@@ -4,7 +4,8 @@
 //! its visitor hashes can never be recomputed. Worker isolates cache the current day's
 //! salt (`today`), so this object is asked about once per isolate per day.
 
-// The annex Worker builds the types and calls its callers need, not the class.
+// The annex Worker builds the types and calls its callers need, not the class; what
+// only the class uses is unused there. The edge's build checks this module in full.
 #![cfg_attr(feature = "annex", allow(unused_imports, dead_code))]
 
 use crate::domain::crypto::hex;

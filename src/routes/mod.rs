@@ -29,8 +29,9 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
     return annex(ctx, route).await;
 }
 
-/// The edge Worker's routes. The annex's never get here: the edge forwards them first
-/// (`http::annex`).
+/// The edge Worker's routes. The annex's get here only as the GitHub cache's 404 while
+/// it is off: the edge hands the rest over first (`Route::in_annex`,
+/// `http::app::to_annex`). Every route is named, so a new one must pick its Worker.
 #[cfg(not(feature = "annex"))]
 async fn edge(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
     use crate::error::OrInternal;
@@ -74,14 +75,16 @@ async fn edge(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
         Route::LegacyVisits(p) => migration::visits(ctx, p).await,
         Route::CounterBadge(t, c) => embeds::counter_badge(ctx, t, c).await,
         Route::PageBadge(t, p) => embeds::page_badge(ctx, t, p).await,
-        _ => Err(ApiError::internal(
+        // The GitHub cache is off (on, they are the annex's).
+        Route::GitHub | Route::GitHubView(..) => Err(ApiError::NotFound),
+        Route::Stats(_) | Route::Export(_) | Route::Import(_) => Err(ApiError::internal(
             "an annex route reached the edge's handlers",
         )),
     }
 }
 
 /// The annex Worker's routes; it is reached only through the edge, which sends it
-/// nothing else.
+/// nothing else. Every route is named, so a new one must pick its Worker.
 #[cfg(feature = "annex")]
 async fn annex(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
     match route {
@@ -93,6 +96,36 @@ async fn annex(ctx: &mut Ctx<'_>, route: Route) -> ApiResult<Response> {
             github::path(ctx, &path).await
         }
         Route::GitHubView(n, field) => github::view(ctx, &n, &field).await,
-        _ => Err(ApiError::NotFound),
+        Route::Health
+        | Route::CreateTenant
+        | Route::GetTenant(_)
+        | Route::UpdateTenant(_)
+        | Route::CreateCounter(_)
+        | Route::ListCounters(_)
+        | Route::GetCounter(..)
+        | Route::Increment(..)
+        | Route::SetValue(..)
+        | Route::Visit(..)
+        | Route::GetPage(..)
+        | Route::DeletePage(..)
+        | Route::PageHistory(..)
+        | Route::LegacyCounterIncrement
+        | Route::LegacyCounterRead
+        | Route::WebCounterIncrement
+        | Route::WebCounterRead
+        | Route::VisitorGetCounter
+        | Route::LegacyVisit(_)
+        | Route::LegacyVisits(_)
+        | Route::CounterBadge(..)
+        | Route::PageBadge(..)
+        | Route::V2Increment(..)
+        | Route::V2Set(..)
+        | Route::V2GetCounter(..)
+        | Route::Operations(..)
+        | Route::CreateCredential(_)
+        | Route::ListCredentials(_)
+        | Route::RotateCredential(..)
+        | Route::RevokeCredential(..)
+        | Route::Reconcile => Err(ApiError::NotFound),
     }
 }
