@@ -37,7 +37,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
 fi
 
 # The browser tests drive Debian's Chromium; playwright-core never downloads a browser.
-if [ ! -x /usr/bin/chromium ]; then
+# `--build-only` (a deploy) needs no browser.
+if [ "${1:-}" != "--build-only" ] && [ ! -x /usr/bin/chromium ]; then
   step "installing Debian's chromium (browser tests)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium \
