@@ -7,6 +7,8 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { experimental_readRawConfig } from "wrangler";
+import { annexConfig } from "../scripts/annex-config.mjs";
 import { root } from "./helpers/worker.mjs";
 
 /** A project copy with wrangler.toml, its migrations and the script, and an empty account. */
@@ -178,6 +180,59 @@ test("an installation from before the annex: the key is kept, and the secrets th
   } finally {
     box.cleanup();
   }
+});
+
+describe("npm run deploy after setup:cloudflare (the API's binding rules, as the stand-in models them)", () => {
+  // npm run deploy's wrangler commands, in their order, as package.json has them.
+  const deploys = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))
+    .scripts.deploy.split("&&")
+    .map((c) => c.trim())
+    .filter((c) => c.startsWith("wrangler deploy"))
+    .map((c) => c.split(/\s+/).slice(1));
+  const withAnnexConfig = (box) => {
+    const { rawConfig } = experimental_readRawConfig({ config: join(box.project, "wrangler.toml") });
+    mkdirSync(join(box.project, "build", "annex"), { recursive: true });
+    writeFileSync(join(box.project, "build", "annex", "wrangler.json"), JSON.stringify(annexConfig(rawConfig)));
+  };
+  const wrangler = (box, argv) =>
+    spawnSync(join(box.dir, "bin", "wrangler"), argv, { cwd: box.project, encoding: "utf8", env: { ...process.env, FAKE_WRANGLER_STATE: join(box.dir, "account") } });
+
+  test("a new account: the edge, then the annex, both accepted, and again on the next deploy", () => {
+    const box = sandbox();
+    try {
+      assert.deepEqual(deploys, [["deploy"], ["deploy", "--config", "build/annex/wrangler.json"]]);
+      assert.equal(box.run().status, 0);
+      withAnnexConfig(box);
+      for (let round = 0; round < 2; round++) {
+        for (const argv of deploys) {
+          const r = wrangler(box, argv);
+          assert.equal(r.status, 0, `wrangler ${argv.join(" ")}: ${r.stdout}${r.stderr}`);
+        }
+      }
+      const { workers } = box.account();
+      assert.ok(workers.edgecount.classes.includes("CounterObject"));
+      assert.equal(workers["edgecount-annex"].draft, false);
+      assert.equal(workers["edgecount-annex"].secrets.ADMIN_API_KEY.value, workers.edgecount.secrets.ADMIN_API_KEY.value);
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  test("refused the other way round, and without setup: why setup makes both Workers first", () => {
+    const box = sandbox();
+    try {
+      withAnnexConfig(box);
+      const noAnnex = wrangler(box, ["deploy"]);
+      assert.equal(noAnnex.status, 1);
+      assert.match(noAnnex.stdout + noAnnex.stderr, /Service binding 'ANNEX' references Worker 'edgecount-annex' which was not found/);
+      assert.equal(box.run().status, 0);
+      const annexFirst = wrangler(box, deploys[1]);
+      assert.equal(annexFirst.status, 1);
+      assert.match(annexFirst.stdout + annexFirst.stderr, /Cannot create binding for class 'CounterObject' in script 'edgecount' that does not exist. \[code: 10061\]/);
+    } finally {
+      box.cleanup();
+    }
+  });
 });
 
 test("an id in wrangler.toml that the account lacks stops the setup, changing nothing", () => {

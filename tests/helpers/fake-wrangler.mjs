@@ -58,6 +58,8 @@
 //                  yet is created as a draft (createDraftWorker: confirm() answers its
 //                  fallback "yes" when non-interactive, "🌀 Creating new Worker …"), then
 //                  the secret is uploaded.
+//   deploy         only the API's refusals that decide the order of a two-Worker deploy
+//                  (see deploy() below); nothing is built or bundled.
 //   --version / -v prints "4.86.0".
 //
 // The Cloudflare API side is the state in $FAKE_WRANGLER_STATE/state.json (created on
@@ -585,6 +587,7 @@ const COMMANDS = {
     run: secretList,
   },
   "secret put": { positionals: ["key"], options: { name: { type: "string" }, "legacy-env": { type: "boolean" } }, run: secretPut },
+  deploy: { options: { name: { type: "string" } }, run: deploy },
 };
 // Commands and namespaces real wrangler 4.86.0 has at the top level (for "Unknown argument").
 const TOP_LEVEL = new Set(("ai ai-search auth browser build cert check cloudchamber complete containers d1 " +
@@ -985,6 +988,40 @@ function secretPut(args, config, stdinText) {
   return 0;
 }
 
+// deploy: only what decides whether an upload is accepted, and what it leaves behind.
+// The API refuses a service binding to a Worker the account lacks (a draft made by
+// `secret put` counts) and a Durable Object binding to a class another script does not
+// define; the texts are those the API answers (quoted in workers-sdk issues #2968 and
+// firtoz/cf-multiworker-starter-kit#23, and CF-Server-Monitor#55 for code 10061). The
+// custom build, bundling, the upload's own output and triggers are not modelled.
+function deploy(args, config) {
+  const name = args.name ?? config.name;
+  const accountId = requireAuth(config);
+  const raw = config.raw ?? {};
+  const resource = `/accounts/${accountId}/workers/scripts/${name}/versions`;
+  for (const service of raw.services ?? []) {
+    if (!state.workers[service.service]) {
+      throw new APIError(resource, [{ code: 10143, message: `Service binding '${service.binding}' references Worker '${service.service}' which was not found.` }]);
+    }
+  }
+  for (const binding of raw.durable_objects?.bindings ?? []) {
+    const script = binding.script_name;
+    if (script && script !== name && !(state.workers[script]?.classes ?? []).includes(binding.class_name)) {
+      throw new APIError(resource, [{ code: 10061, message: `Cannot create binding for class '${binding.class_name}' in script '${script}' that does not exist.` }]);
+    }
+  }
+  const classes = new Set(state.workers[name]?.classes ?? []);
+  for (const m of raw.migrations ?? []) {
+    for (const c of [...(m.new_classes ?? []), ...(m.new_sqlite_classes ?? [])]) classes.add(c);
+    for (const c of m.deleted_classes ?? []) classes.delete(c);
+  }
+  const before = state.workers[name] ?? { secrets: {} };
+  state.workers[name] = { ...before, draft: false, deployed_on: new Date().toISOString(), classes: [...classes] };
+  saveState(state);
+  logger.log(`Uploaded ${name}`);
+  return 0;
+}
+
 // printBanner per command (createHandler, behaviour.printBanner)
 const PRINTS_BANNER = {
   whoami: (a) => !a.json,
@@ -997,6 +1034,7 @@ const PRINTS_BANNER = {
   "r2 bucket create": () => true,
   "secret list": (a) => a.format === "pretty",
   "secret put": () => true,
+  deploy: () => true,
 };
 
 // ---------------------------------------------------------------- main
@@ -1045,7 +1083,7 @@ function main() {
       logger.error(`Unknown argument: ${words[0]}`);
       return finish(1);
     }
-    err(`fake-wrangler: \`wrangler ${argv.join(" ")}\` is not modelled by this fake (it mirrors wrangler ${VERSION} for whoami, d1 list/create/migrations apply, kv namespace list/create, r2 bucket list/create, secret list/put)\n`);
+    err(`fake-wrangler: \`wrangler ${argv.join(" ")}\` is not modelled by this fake (it mirrors wrangler ${VERSION} for whoami, d1 list/create/migrations apply, kv namespace list/create, r2 bucket list/create, secret list/put, and deploy's binding checks)\n`);
     return finish(1);
   }
 
