@@ -4,6 +4,7 @@
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 import { readdirSync, readFileSync } from "node:fs";
+import { ANNEX_CONFIG } from "../../scripts/annex-config.mjs";
 import { join, resolve } from "node:path";
 
 export const root = resolve(import.meta.dirname, "..", "..");
@@ -33,8 +34,7 @@ export function edgecountOptions(vars, { assets = false } = {}) {
     bindings: { ...workerOptions.bindings, ...vars },
     ...(assets ? { assets: fromToml } : {}),
   };
-  const annexConfig = join(root, "build", "annex", "wrangler.json");
-  const { workerOptions: annexOptions } = unstable_getMiniflareWorkerOptions(annexConfig);
+  const { workerOptions: annexOptions } = unstable_getMiniflareWorkerOptions(ANNEX_CONFIG);
   const annex = {
     ...annexOptions,
     name: ANNEX,
